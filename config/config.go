@@ -1,0 +1,466 @@
+// Package config turns reaper's YAML file plus environment variables into typed, validated settings.
+// It knows nothing of asynq or HTTP: every other package reads these types.
+//
+// Precedence, lowest first: built-in defaults (Default), the YAML file (unknown keys are errors), then
+// environment variables. Credentials come only from the environment (or files it points to), never from
+// the YAML, so the file can live in a ConfigMap or a repository.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/reaper-media/reaper/providers"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Redis     Redis     `yaml:"redis"`
+	Worker    Worker    `yaml:"worker"`
+	Retry     Retry     `yaml:"retry"`
+	Breaker   Breaker   `yaml:"breaker"`
+	Outcomes  Outcomes  `yaml:"outcomes"`
+	Enqueue   Enqueue   `yaml:"enqueue"`
+	Providers Providers `yaml:"providers"`
+}
+
+// Redis is where the queue and the outcome store live.
+type Redis struct {
+	// URL is redis://[user:pass@]host:port/db, rediss:// for TLS. Env REAPER_REDIS_URL.
+	URL string `yaml:"url"`
+}
+
+// Worker configures `reaper worker`.
+type Worker struct {
+	// Concurrency is how many deletes one worker process runs at once. Env REAPER_WORKER_CONCURRENCY.
+	Concurrency int `yaml:"concurrency"`
+	// Queues weighs the per-provider queues against each other (provider name -> weight > 0).
+	Queues map[string]int `yaml:"queues"`
+	// ShutdownTimeout is how long in-flight deletes may run after SIGTERM before they go back to the
+	// queue. Keep Kubernetes' terminationGracePeriodSeconds above it.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// RateLimitMaxWait is how long a worker waits in place for the shared rate limiter; a longer wait
+	// reschedules the task instead of holding a worker slot.
+	RateLimitMaxWait time.Duration `yaml:"rate_limit_max_wait"`
+	// TaskTimeout bounds one run of one task (the provider call plus bookkeeping).
+	TaskTimeout time.Duration `yaml:"task_timeout"`
+}
+
+// Retry is the retry policy for retry-class errors.
+type Retry struct {
+	// MaxAttempts is the number of provider calls a retry-class failure may use before it ends failed.
+	MaxAttempts int `yaml:"max_attempts"`
+	// BaseDelay and MaxDelay shape exponential backoff with full jitter: attempt n waits a uniform
+	// random time in [0, min(MaxDelay, BaseDelay*2^n)).
+	BaseDelay time.Duration `yaml:"base_delay"`
+	MaxDelay  time.Duration `yaml:"max_delay"`
+	// ThrottleDelay is the reschedule delay for a throttled call when the provider gives no hint.
+	ThrottleDelay time.Duration `yaml:"throttle_delay"`
+	// Codes overrides the classification of provider error codes for every provider
+	// ({"FailedOperation": retry}); "Prefix*" keys match code families.
+	Codes map[string]providers.Class `yaml:"codes"`
+}
+
+// Breaker configures the per-provider, per-process circuit breakers.
+type Breaker struct {
+	// ConsecutiveFailures opens the breaker after this many retry/throttled failures in a row.
+	ConsecutiveFailures uint32 `yaml:"consecutive_failures"`
+	// FailureRatio opens it when at least MinRequests calls in the current Interval failed at this
+	// ratio or more (0 disables the ratio rule).
+	FailureRatio float64 `yaml:"failure_ratio"`
+	MinRequests  uint32  `yaml:"min_requests"`
+	// Interval is the closed-state counting window.
+	Interval time.Duration `yaml:"interval"`
+	// OpenTimeout is how long the breaker stays open before one probe call is let through.
+	OpenTimeout time.Duration `yaml:"open_timeout"`
+	// HalfOpenRequests is how many probe calls the half-open breaker allows.
+	HalfOpenRequests uint32 `yaml:"half_open_requests"`
+}
+
+// Outcomes configures the outcome store in Redis.
+type Outcomes struct {
+	// Retention is how long a batch's records and counters are kept after its last outcome.
+	Retention time.Duration `yaml:"retention"`
+	// StreamMaxLen caps the global outcome stream (reaper:outcomes), approximately.
+	StreamMaxLen int64 `yaml:"stream_max_len"`
+}
+
+// Enqueue configures producers.
+type Enqueue struct {
+	// ConfirmAbove is the manifest size above which `enqueue` needs --yes.
+	ConfirmAbove int `yaml:"confirm_above"`
+	// Parallel is how many enqueue calls a producer keeps in flight.
+	Parallel int `yaml:"parallel"`
+}
+
+// Providers holds each provider's settings.
+type Providers struct {
+	MSS MSS `yaml:"mss"`
+	SMH SMH `yaml:"smh"`
+	VOD VOD `yaml:"vod"`
+}
+
+// Common are the settings every provider has.
+type Common struct {
+	// Enabled turns the provider on: workers serve its queue and producers accept its targets.
+	Enabled bool `yaml:"enabled"`
+	// Endpoint overrides the provider's default endpoint (an http:// URL for a local fake).
+	Endpoint string `yaml:"endpoint"`
+	// RateLimit is the requests/second shared by every worker process through Redis.
+	RateLimit int `yaml:"rate_limit"`
+	// Timeout bounds one provider call.
+	Timeout time.Duration `yaml:"timeout"`
+	// Codes overrides this provider's error classification, on top of retry.codes.
+	Codes map[string]providers.Class `yaml:"codes"`
+}
+
+// MSS is Huawei MetaStudio. Credentials: REAPER_MSS_AK + REAPER_MSS_SK, or REAPER_MSS_TOKEN.
+type MSS struct {
+	Common    `yaml:",inline"`
+	Region    string `yaml:"region"`
+	ProjectID string `yaml:"project_id"`
+
+	AK    string `yaml:"-"`
+	SK    string `yaml:"-"`
+	Token string `yaml:"-"`
+}
+
+// SMH is Tencent Smart Media Hosting. Credentials: REAPER_SMH_LIBRARY_SECRET (tokens are fetched and
+// renewed) or REAPER_SMH_ACCESS_TOKEN (fixed).
+type SMH struct {
+	Common    `yaml:",inline"`
+	LibraryID string `yaml:"library_id"`
+	SpaceID   string `yaml:"space_id"`
+	// TokenUserID is the user_id tokens are requested for (optional).
+	TokenUserID string `yaml:"token_user_id"`
+
+	LibrarySecret string `yaml:"-"`
+	AccessToken   string `yaml:"-"`
+}
+
+// VOD is Tencent Cloud VOD. Credentials: REAPER_VOD_SECRET_ID + REAPER_VOD_SECRET_KEY.
+type VOD struct {
+	Common   `yaml:",inline"`
+	Region   string `yaml:"region"`
+	SubAppID uint64 `yaml:"sub_app_id"`
+
+	SecretID  string `yaml:"-"`
+	SecretKey string `yaml:"-"`
+}
+
+// Default returns the built-in defaults: the documented provider rate limits, a retry policy that
+// spans about an hour of daytime attempts, and breakers that open after five transient failures in a row.
+func Default() Config {
+	return Config{
+		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
+		Worker: Worker{
+			Concurrency:      20,
+			Queues:           map[string]int{"mss": 1, "smh": 1, "vod": 1},
+			ShutdownTimeout:  30 * time.Second,
+			RateLimitMaxWait: 2 * time.Second,
+			TaskTimeout:      5 * time.Minute,
+		},
+		Retry: Retry{MaxAttempts: 8, BaseDelay: 2 * time.Second, MaxDelay: 10 * time.Minute, ThrottleDelay: time.Second},
+		Breaker: Breaker{
+			ConsecutiveFailures: 5, FailureRatio: 0.5, MinRequests: 20,
+			Interval: time.Minute, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1,
+		},
+		Outcomes: Outcomes{Retention: 30 * 24 * time.Hour, StreamMaxLen: 1_000_000},
+		Enqueue:  Enqueue{ConfirmAbove: 100_000, Parallel: 32},
+		Providers: Providers{
+			// MSS DeleteFile: 10/s per tenant in CN North-Beijing4 (5/s elsewhere).
+			MSS: MSS{Common: Common{RateLimit: 10, Timeout: 30 * time.Second}, Region: "cn-north-4"},
+			// SMH publishes no business-API limit; 50/s is a conservative default.
+			SMH: SMH{Common: Common{RateLimit: 50, Timeout: 30 * time.Second}, SpaceID: "-"},
+			// VOD DeleteMedia: at most 100 requests per second.
+			VOD: VOD{Common: Common{RateLimit: 100, Timeout: 30 * time.Second, Endpoint: "vod.tencentcloudapi.com"}},
+		},
+	}
+}
+
+// Load reads the YAML file at path (none when path is ""), applies env overrides through getenv
+// (os.Getenv in production) and validates the result.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	cfg := Default()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		if err := decode(f, &cfg); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := cfg.applyEnv(getenv); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &cfg, nil
+}
+
+// Parse decodes YAML text over the defaults without env or validation; for tests and tools.
+func Parse(text []byte) (Config, error) {
+	cfg := Default()
+	err := decode(bytes.NewReader(text), &cfg)
+	return cfg, err
+}
+
+func decode(r io.Reader, cfg *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Env lists every environment variable Load reads, for documentation and `reaper config`.
+var Env = []string{
+	"REAPER_CONFIG", "REAPER_REDIS_URL", "REAPER_WORKER_CONCURRENCY",
+	"REAPER_MSS_AK", "REAPER_MSS_SK", "REAPER_MSS_TOKEN", "REAPER_MSS_PROJECT_ID", "REAPER_MSS_ENDPOINT",
+	"REAPER_SMH_LIBRARY_SECRET", "REAPER_SMH_ACCESS_TOKEN", "REAPER_SMH_LIBRARY_ID", "REAPER_SMH_ENDPOINT",
+	"REAPER_VOD_SECRET_ID", "REAPER_VOD_SECRET_KEY", "REAPER_VOD_SUB_APP_ID", "REAPER_VOD_ENDPOINT",
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	str := func(dst *string, name string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	str(&c.Redis.URL, "REAPER_REDIS_URL")
+	if v := getenv("REAPER_WORKER_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("REAPER_WORKER_CONCURRENCY: %q is not a whole number", v)
+		}
+		c.Worker.Concurrency = n
+	}
+	p := &c.Providers
+	str(&p.MSS.AK, "REAPER_MSS_AK")
+	str(&p.MSS.SK, "REAPER_MSS_SK")
+	str(&p.MSS.Token, "REAPER_MSS_TOKEN")
+	str(&p.MSS.ProjectID, "REAPER_MSS_PROJECT_ID")
+	str(&p.MSS.Endpoint, "REAPER_MSS_ENDPOINT")
+	str(&p.SMH.LibrarySecret, "REAPER_SMH_LIBRARY_SECRET")
+	str(&p.SMH.AccessToken, "REAPER_SMH_ACCESS_TOKEN")
+	str(&p.SMH.LibraryID, "REAPER_SMH_LIBRARY_ID")
+	str(&p.SMH.Endpoint, "REAPER_SMH_ENDPOINT")
+	str(&p.VOD.SecretID, "REAPER_VOD_SECRET_ID")
+	str(&p.VOD.SecretKey, "REAPER_VOD_SECRET_KEY")
+	str(&p.VOD.Endpoint, "REAPER_VOD_ENDPOINT")
+	if v := getenv("REAPER_VOD_SUB_APP_ID"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("REAPER_VOD_SUB_APP_ID: %q is not a whole number", v)
+		}
+		p.VOD.SubAppID = n
+	}
+	return nil
+}
+
+// Validate reports every problem at once, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Redis.URL == "" {
+		bad("redis.url", "is required")
+	}
+	if c.Worker.Concurrency < 1 {
+		bad("worker.concurrency", "must be at least 1, got %d", c.Worker.Concurrency)
+	}
+	for q, w := range c.Worker.Queues {
+		if _, err := providers.ParseName(q); err != nil {
+			bad("worker.queues."+q, "%v", err)
+		}
+		if w < 1 {
+			bad("worker.queues."+q, "weight must be at least 1, got %d", w)
+		}
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be a positive duration such as 30s, got %s", d)
+		}
+	}
+	positive("worker.shutdown_timeout", c.Worker.ShutdownTimeout)
+	positive("worker.task_timeout", c.Worker.TaskTimeout)
+	if c.Worker.RateLimitMaxWait < 0 {
+		bad("worker.rate_limit_max_wait", "must not be negative")
+	}
+	if c.Retry.MaxAttempts < 1 {
+		bad("retry.max_attempts", "must be at least 1, got %d", c.Retry.MaxAttempts)
+	}
+	positive("retry.base_delay", c.Retry.BaseDelay)
+	positive("retry.max_delay", c.Retry.MaxDelay)
+	positive("retry.throttle_delay", c.Retry.ThrottleDelay)
+	if c.Retry.MaxDelay < c.Retry.BaseDelay {
+		bad("retry.max_delay", "must not be below retry.base_delay")
+	}
+	errs = append(errs, checkCodes("retry.codes", c.Retry.Codes))
+	if c.Breaker.ConsecutiveFailures < 1 {
+		bad("breaker.consecutive_failures", "must be at least 1")
+	}
+	if c.Breaker.FailureRatio < 0 || c.Breaker.FailureRatio > 1 {
+		bad("breaker.failure_ratio", "must be between 0 and 1, got %g", c.Breaker.FailureRatio)
+	}
+	positive("breaker.interval", c.Breaker.Interval)
+	positive("breaker.open_timeout", c.Breaker.OpenTimeout)
+	if c.Breaker.HalfOpenRequests < 1 {
+		bad("breaker.half_open_requests", "must be at least 1")
+	}
+	positive("outcomes.retention", c.Outcomes.Retention)
+	if c.Outcomes.StreamMaxLen < 1 {
+		bad("outcomes.stream_max_len", "must be at least 1")
+	}
+	if c.Enqueue.ConfirmAbove < 0 {
+		bad("enqueue.confirm_above", "must not be negative")
+	}
+	if c.Enqueue.Parallel < 1 {
+		bad("enqueue.parallel", "must be at least 1")
+	}
+
+	p := c.Providers
+	common := func(name string, cm Common) {
+		if cm.RateLimit < 1 {
+			bad("providers."+name+".rate_limit", "must be at least 1 request/second, got %d", cm.RateLimit)
+		}
+		positive("providers."+name+".timeout", cm.Timeout)
+		errs = append(errs, checkCodes("providers."+name+".codes", cm.Codes))
+	}
+	common("mss", p.MSS.Common)
+	common("smh", p.SMH.Common)
+	common("vod", p.VOD.Common)
+	if p.MSS.Enabled {
+		hasAKSK, hasToken := p.MSS.AK != "" || p.MSS.SK != "", p.MSS.Token != ""
+		switch {
+		case hasAKSK && hasToken:
+			bad("providers.mss", "set either REAPER_MSS_AK and REAPER_MSS_SK or REAPER_MSS_TOKEN, not both")
+		case hasAKSK && (p.MSS.AK == "" || p.MSS.SK == ""):
+			bad("providers.mss", "REAPER_MSS_AK and REAPER_MSS_SK must both be set")
+		case !hasAKSK && !hasToken:
+			bad("providers.mss", "enabled but no credentials: set REAPER_MSS_AK and REAPER_MSS_SK, or REAPER_MSS_TOKEN")
+		}
+		if p.MSS.Endpoint == "" && p.MSS.Region == "" {
+			bad("providers.mss.region", "is required when providers.mss.endpoint is empty")
+		}
+	}
+	if p.SMH.Enabled {
+		if p.SMH.LibrarySecret == "" && p.SMH.AccessToken == "" {
+			bad("providers.smh", "enabled but no credentials: set REAPER_SMH_LIBRARY_SECRET or REAPER_SMH_ACCESS_TOKEN")
+		}
+		if p.SMH.LibrarySecret != "" && p.SMH.LibraryID == "" {
+			bad("providers.smh.library_id", "is required with REAPER_SMH_LIBRARY_SECRET (the secret belongs to one library)")
+		}
+	}
+	if p.VOD.Enabled && (p.VOD.SecretID == "" || p.VOD.SecretKey == "") {
+		bad("providers.vod", "enabled but no credentials: set REAPER_VOD_SECRET_ID and REAPER_VOD_SECRET_KEY")
+	}
+	if !p.MSS.Enabled && !p.SMH.Enabled && !p.VOD.Enabled {
+		bad("providers", "no provider is enabled (set providers.<mss|smh|vod>.enabled: true)")
+	}
+	return errors.Join(errs...)
+}
+
+func checkCodes(key string, codes map[string]providers.Class) error {
+	var errs []error
+	keys := make([]string, 0, len(codes))
+	for k := range codes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if strings.TrimSpace(k) == "" || k == "*" {
+			errs = append(errs, fmt.Errorf("%s: %q is not an error code", key, k))
+		}
+		if _, err := providers.ParseClass(string(codes[k])); err != nil {
+			errs = append(errs, fmt.Errorf("%s.%s: %w", key, k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Enabled lists the enabled providers in the stable order of providers.Names.
+func (c *Config) Enabled() []providers.Name {
+	var out []providers.Name
+	for _, n := range providers.Names {
+		if c.Provider(n).Enabled {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Provider returns the settings every provider shares.
+func (c *Config) Provider(n providers.Name) Common {
+	switch n {
+	case providers.MSS:
+		return c.Providers.MSS.Common
+	case providers.SMH:
+		return c.Providers.SMH.Common
+	case providers.VOD:
+		return c.Providers.VOD.Common
+	}
+	return Common{}
+}
+
+// Codes returns the classification overrides for provider n: retry.codes, then the provider's own.
+func (c *Config) Codes(n providers.Name) map[string]providers.Class {
+	out := map[string]providers.Class{}
+	for k, v := range c.Retry.Codes {
+		out[k] = v
+	}
+	for k, v := range c.Provider(n).Codes {
+		out[k] = v
+	}
+	return out
+}
+
+// Secrets lists every credential value set, so callers can scrub them from anything they print.
+func (c *Config) Secrets() []string {
+	p := c.Providers
+	var out []string
+	for _, s := range []string{p.MSS.SK, p.MSS.Token, p.SMH.LibrarySecret, p.SMH.AccessToken, p.VOD.SecretKey} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// FillTarget applies the configured defaults to the fields a manifest line may leave out: the MSS
+// project, the SMH library and space, the VOD sub-application. Producers call it before computing a
+// target's key, so a line with and one without the default name the same file.
+func (c *Config) FillTarget(t *providers.Target) {
+	p := c.Providers
+	switch t.Provider {
+	case providers.MSS:
+		if t.ProjectID == "" {
+			t.ProjectID = p.MSS.ProjectID
+		}
+	case providers.SMH:
+		if t.LibraryID == "" {
+			t.LibraryID = p.SMH.LibraryID
+		}
+		if t.SpaceID == "" {
+			t.SpaceID = p.SMH.SpaceID
+		}
+	case providers.VOD:
+		if t.SubAppID == 0 {
+			t.SubAppID = p.VOD.SubAppID
+		}
+	}
+}

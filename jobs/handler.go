@@ -1,0 +1,245 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/hibiken/asynq"
+
+	"github.com/reaper-media/reaper/providers"
+)
+
+// Observer receives the handler's events; metrics implement it. Methods must be cheap and must not block.
+type Observer interface {
+	// Outcome is called once per recorded outcome.
+	Outcome(p providers.Name, o Outcome)
+	// Call is called after every provider call with its class ("" on success), code and duration.
+	Call(p providers.Name, class providers.Class, code string, d time.Duration)
+	// RateLimited is called when the shared limiter made a task wait (in place or rescheduled).
+	RateLimited(p providers.Name, wait time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Outcome(providers.Name, Outcome)                             {}
+func (nopObserver) Call(providers.Name, providers.Class, string, time.Duration) {}
+func (nopObserver) RateLimited(providers.Name, time.Duration)                   {}
+
+// Lane is everything the handler needs for one provider.
+type Lane struct {
+	Deleter providers.Deleter
+	// RateLimit is the provider's requests/second, shared by all workers through Redis.
+	RateLimit int
+	Breaker   *Breaker
+}
+
+// Handler is the asynq handler for delete tasks: gate (cancelled? already recorded?), shared rate limit,
+// circuit breaker, provider call, then exactly one outcome or a retry decision.
+type Handler struct {
+	lanes    map[providers.Name]Lane
+	store    *Store
+	limiter  *redis_rate.Limiter
+	policy   RetryPolicy
+	maxWait  time.Duration
+	log      *slog.Logger
+	observer Observer
+	// Park, when set, is asked what to do with a retry-class failure that has used its attempts: it
+	// returns the time to run it again (the overnight window) or ok=false to let it fail.
+	Park func(ctx context.Context, p Payload, attempts int, err error) (at time.Time, ok bool)
+}
+
+// HandlerOptions configures NewHandler.
+type HandlerOptions struct {
+	Lanes   map[providers.Name]Lane
+	Store   *Store
+	Limiter *redis_rate.Limiter
+	Policy  RetryPolicy
+	// MaxWait is the longest a task waits in place for the rate limiter before it is rescheduled.
+	MaxWait  time.Duration
+	Logger   *slog.Logger
+	Observer Observer
+}
+
+// NewHandler builds the handler.
+func NewHandler(o HandlerOptions) *Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
+	return &Handler{lanes: o.Lanes, store: o.Store, limiter: o.Limiter, policy: o.Policy,
+		maxWait: o.MaxWait, log: o.Logger, observer: o.Observer}
+}
+
+// ProcessTask implements asynq.Handler.
+func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) (err error) {
+	taskID, _ := asynq.GetTaskID(ctx)
+	p, err := DecodePayload(task.Payload())
+	log := h.log.With("task_id", taskID, "batch_id", p.Batch, "provider", string(p.Target.Provider))
+	if err != nil {
+		if p.Batch == "" || p.Target.Provider == "" {
+			// Not ours to record (no batch to record it in): asynq archives it for inspection.
+			log.Error("undecodable task payload", "error", err)
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
+		return h.finish(ctx, log, Record{Batch: p.Batch, Provider: p.Target.Provider, Key: p.Target.Key(),
+			EnqueueID: p.EnqueueID, Target: p.Target, Outcome: Failed, Code: "invalid", Message: err.Error()}, false)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("handler panic", "panic", r)
+			err = h.finish(ctx, log, Record{Batch: p.Batch, Provider: p.Target.Provider, Key: p.Target.Key(),
+				EnqueueID: p.EnqueueID, Target: p.Target, Outcome: Failed, Code: "panic", Message: fmt.Sprint(r)}, false)
+		}
+	}()
+	return h.process(ctx, log, p)
+}
+
+func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) error {
+	t := p.Target
+	rec := Record{Batch: p.Batch, Provider: t.Provider, Key: t.Key(), EnqueueID: p.EnqueueID, Target: t}
+	switch gate, err := h.store.Gate(ctx, p.Batch, rec.Key, p.EnqueueID); {
+	case err != nil:
+		return err
+	case gate == GateRecorded || gate == GateDuplicate:
+		return nil
+	case gate == GateCancelled:
+		rec.Outcome = Cancelled
+		return h.finish(ctx, log, rec, false)
+	}
+	lane, ok := h.lanes[t.Provider]
+	if !ok {
+		rec.Outcome, rec.Code, rec.Message = Failed, "not_configured", "this worker has no client for provider "+string(t.Provider)
+		return h.finish(ctx, log, rec, false)
+	}
+	if d := lane.Breaker.OpenFor(); d > 0 {
+		return &RescheduleError{After: h.policy.spread(d), Reason: "breaker open"}
+	}
+	if err := h.waitForRate(ctx, t.Provider, lane.RateLimit); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	res, err := lane.Breaker.Execute(func() (providers.Result, error) { return lane.Deleter.Delete(ctx, t) })
+	if IsRefusal(err) {
+		// Open, or half-open with its probe already out: come back when a probe may be allowed.
+		return &RescheduleError{After: h.policy.spread(max(lane.Breaker.OpenFor(), time.Second)), Reason: "breaker open"}
+	}
+	class := providers.ClassOf(err)
+	pe, _ := providers.AsError(err)
+	if pe != nil {
+		rec.HTTPStatus, rec.Code, rec.Message, rec.RequestID = pe.HTTPStatus, pe.Code, pe.Message, pe.RequestID
+		if rec.Message == "" && pe.Err != nil {
+			rec.Message = pe.Err.Error()
+		}
+	} else if err != nil {
+		rec.Message = err.Error()
+	}
+	h.observer.Call(t.Provider, class, rec.Code, time.Since(start))
+
+	switch class {
+	case "":
+		rec.Outcome, rec.RequestID = Deleted, res.RequestID
+		if res.Recycled {
+			rec.Outcome, rec.RecycledItemID = Recycled, res.RecycledItemID
+		}
+		return h.finish(ctx, log, rec, true)
+	case providers.Gone:
+		rec.Outcome = AlreadyGone
+		return h.finish(ctx, log, rec, true)
+	case providers.Fatal:
+		rec.Outcome = Failed
+		return h.finish(ctx, log, rec, true)
+	case providers.Throttled:
+		h.note(ctx, log, p, rec.Key, rec.Code)
+		after := h.policy.ThrottleDelay
+		if pe != nil && pe.RetryAfter > 0 {
+			after = pe.RetryAfter
+		}
+		return &RescheduleError{After: h.policy.spread(after), Reason: "throttled", Code: rec.Code}
+	}
+
+	// Retry and Auth: transient, within the budget.
+	if ctx.Err() != nil {
+		// Shutdown or task timeout: asynq puts the task back; this run says nothing about the provider.
+		return err
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	attempts := retried + 1
+	if attempts >= h.policy.MaxAttempts {
+		if h.Park != nil {
+			if at, ok := h.Park(ctx, p, attempts, err); ok {
+				h.note(ctx, log, p, rec.Key, rec.Code)
+				return &RescheduleError{After: max(0, time.Until(at)), Reason: "parked", Code: rec.Code}
+			}
+		}
+		rec.Outcome = Failed
+		return h.finish(ctx, log, rec, true)
+	}
+	h.note(ctx, log, p, rec.Key, rec.Code)
+	log.Info("transient failure, will retry", "code", rec.Code, "attempt", attempts, "error", err)
+	return err
+}
+
+// waitForRate takes one token from the provider's shared limiter, waiting in place up to maxWait and
+// rescheduling the task beyond that.
+func (h *Handler) waitForRate(ctx context.Context, n providers.Name, perSecond int) error {
+	if h.limiter == nil || perSecond <= 0 {
+		return nil
+	}
+	limit := redis_rate.PerSecond(perSecond)
+	var waited time.Duration
+	for {
+		res, err := h.limiter.Allow(ctx, "reaper:"+string(n), limit)
+		if err != nil {
+			return fmt.Errorf("rate limiter: %w", err)
+		}
+		if res.Allowed > 0 {
+			if waited > 0 {
+				h.observer.RateLimited(n, waited)
+			}
+			return nil
+		}
+		if waited+res.RetryAfter > h.maxWait {
+			h.observer.RateLimited(n, res.RetryAfter)
+			return &RescheduleError{After: h.policy.spread(res.RetryAfter), Reason: "rate limited"}
+		}
+		t := time.NewTimer(res.RetryAfter)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		waited += res.RetryAfter
+	}
+}
+
+func (h *Handler) note(ctx context.Context, log *slog.Logger, p Payload, key, code string) {
+	if err := h.store.NoteAttempt(ctx, p.Batch, key, true, code); err != nil {
+		log.Warn("could not record attempt", "error", err)
+	}
+}
+
+// finish records the terminal outcome. If Redis cannot take it, the task fails this run and asynq
+// runs it again; the re-run finds the target gone and records already_gone, or finds the record.
+func (h *Handler) finish(ctx context.Context, log *slog.Logger, rec Record, called bool) error {
+	wrote, err := h.store.Finish(ctx, rec, called)
+	if err != nil {
+		return err
+	}
+	if wrote {
+		h.observer.Outcome(rec.Provider, rec.Outcome)
+		lvl := slog.LevelDebug
+		if rec.Outcome == Failed {
+			lvl = slog.LevelWarn
+		}
+		log.Log(ctx, lvl, "outcome", "outcome", string(rec.Outcome), "key", rec.Key, "code", rec.Code,
+			"message", rec.Message, "request_id", rec.RequestID)
+	}
+	return nil
+}

@@ -1,0 +1,99 @@
+// Package jobstest starts what the pipeline's tests need: a real redis-server on a free loopback port.
+package jobstest
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a redis-server process owned by one test.
+type Redis struct {
+	Addr string
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	t    testing.TB
+}
+
+// StartRedis starts redis-server on a free 127.0.0.1 port with persistence off and stops it when the
+// test ends. It fails the test when redis-server is not installed: the README's test command installs it.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server not found on PATH: run the README's test command (bash .ci/test), which installs it")
+	}
+	r := &Redis{dir: t.TempDir(), t: t}
+	r.port = freePort(t)
+	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
+	r.start(bin)
+	t.Cleanup(r.Stop)
+	return r
+}
+
+func (r *Redis) start(bin string) {
+	r.t.Helper()
+	r.cmd = exec.Command(bin,
+		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
+		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning")
+	r.cmd.Stdout, r.cmd.Stderr = nil, nil
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("start redis-server: %v", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := c.Ping(context.Background()).Err(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server on %s did not answer PING within 10s", r.Addr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// URL is the redis:// URL of the server.
+func (r *Redis) URL() string { return "redis://" + r.Addr + "/0" }
+
+// Client returns a go-redis client closed at the end of the test.
+func (r *Redis) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	r.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Stop kills the server (idempotent).
+func (r *Redis) Stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// Restart kills the server and starts a new one on the same port and directory, as a crash and
+// restart would. Persistence is off, so the data is gone: tests use it to prove clients reconnect.
+func (r *Redis) Restart() {
+	r.t.Helper()
+	r.Stop()
+	bin, _ := exec.LookPath("redis-server")
+	r.start(bin)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

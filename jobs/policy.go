@@ -1,0 +1,79 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// RetryPolicy decides when a task runs again. Retry-class failures back off exponentially with full
+// jitter and use the retry budget; throttles, open breakers and a busy rate limiter reschedule the task
+// after the provider's hint without using it, so an outage never turns into failed deletions.
+type RetryPolicy struct {
+	// MaxAttempts is the number of provider calls a retry-class failure may use.
+	MaxAttempts int
+	// BaseDelay and MaxDelay shape the backoff: attempt n (0-based) waits uniformly in
+	// [0, min(MaxDelay, BaseDelay*2^n)).
+	BaseDelay, MaxDelay time.Duration
+	// ThrottleDelay is used for a throttle the provider gave no hint for.
+	ThrottleDelay time.Duration
+	// Jitter returns a float in [0, 1); nil means math/rand.
+	Jitter func() float64
+}
+
+func (p RetryPolicy) jitter() float64 {
+	if p.Jitter != nil {
+		return p.Jitter()
+	}
+	return rand.Float64()
+}
+
+// Backoff is the delay after the n-th (0-based) retry-class failure.
+func (p RetryPolicy) Backoff(n int) time.Duration {
+	ceil := p.MaxDelay
+	if n < 40 {
+		if d := p.BaseDelay << n; d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	return time.Duration(p.jitter() * float64(ceil))
+}
+
+// RetryDelay is the asynq RetryDelayFunc: a rescheduled task waits what the handler asked for, any
+// other failure backs off.
+func (p RetryPolicy) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var rs *RescheduleError
+	if errors.As(err, &rs) {
+		return rs.After
+	}
+	return p.Backoff(n)
+}
+
+// IsFailure is the asynq IsFailure func: a reschedule is not a failure, so it does not use the retry
+// budget.
+func IsFailure(err error) bool {
+	var rs *RescheduleError
+	return !errors.As(err, &rs)
+}
+
+// RescheduleError puts a task back on its queue after After without counting a failed attempt.
+type RescheduleError struct {
+	After  time.Duration
+	Reason string // "throttled", "breaker open", "rate limited", ...
+	Code   string // the provider's code when a provider answer caused it
+}
+
+func (e *RescheduleError) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("rescheduled in %s: %s (%s)", e.After.Round(time.Millisecond), e.Reason, e.Code)
+	}
+	return fmt.Sprintf("rescheduled in %s: %s", e.After.Round(time.Millisecond), e.Reason)
+}
+
+// spread adds up to 50% random jitter to d, so tasks held back together do not return together.
+func (p RetryPolicy) spread(d time.Duration) time.Duration {
+	return d + time.Duration(p.jitter()*float64(d)/2)
+}

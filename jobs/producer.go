@@ -1,0 +1,239 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/reaper-media/reaper/providers"
+)
+
+// ProducerOptions configures a Producer.
+type ProducerOptions struct {
+	// Parallel is how many enqueue calls are kept in flight (default 32).
+	Parallel int
+	// TaskTimeout bounds one run of a task at the worker (default 5m).
+	TaskTimeout time.Duration
+	// Fill applies config defaults to a target before validation (config.Config.FillTarget).
+	Fill func(*providers.Target)
+	// Enabled lists the providers this deployment serves; targets for others are rejected.
+	Enabled []providers.Name
+}
+
+// Producer enqueues delete tasks. It is the Go API behind `reaper enqueue`, the HTTP API and the
+// scheduler; any Go service can use it the same way.
+type Producer struct {
+	client *asynq.Client
+	store  *Store
+	o      ProducerOptions
+}
+
+// NewProducer returns a producer enqueueing through client and recording batches in store.
+func NewProducer(client *asynq.Client, store *Store, o ProducerOptions) *Producer {
+	if o.Parallel <= 0 {
+		o.Parallel = 32
+	}
+	if o.TaskTimeout <= 0 {
+		o.TaskTimeout = 5 * time.Minute
+	}
+	if o.Fill == nil {
+		o.Fill = func(*providers.Target) {}
+	}
+	return &Producer{client: client, store: store, o: o}
+}
+
+// Store is the outcome store the producer records batches in.
+func (p *Producer) Store() *Store { return p.store }
+
+// Prepare applies defaults to t and validates it, with an error naming the field.
+func (p *Producer) Prepare(t *providers.Target) error {
+	p.o.Fill(t)
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	if len(p.o.Enabled) > 0 && !slices.Contains(p.o.Enabled, t.Provider) {
+		return &providers.FieldError{Field: "provider", Problem: fmt.Sprintf("%s is not enabled in this deployment's config", t.Provider)}
+	}
+	return nil
+}
+
+// Summary is what an enqueue did.
+type Summary struct {
+	Batch      string
+	Enqueued   int                    // tasks added to the queues
+	Duplicates int                    // targets already queued (by this or another batch): not enqueued again
+	ByProvider map[providers.Name]int // tasks added, per provider
+}
+
+// Submit creates batch meta.ID (a new id when empty), enqueues every target (already Prepared), and
+// seals the batch. progress, when set, is called from time to time with the running totals. On an
+// enqueue error it stops and returns the summary so far with the error; the batch stays unsealed so
+// `status` shows it incomplete, and `cancel` can stop what was enqueued.
+func (p *Producer) Submit(ctx context.Context, meta BatchMeta, targets iter.Seq[providers.Target], progress func(Summary)) (Summary, error) {
+	if meta.ID == "" {
+		meta.ID = NewBatchID(time.Now())
+	}
+	if err := p.store.CreateBatch(ctx, meta); err != nil {
+		return Summary{Batch: meta.ID}, err
+	}
+	sum, err := p.Add(ctx, meta.ID, targets, progress)
+	if err != nil {
+		return sum, err
+	}
+	if err := p.store.SealBatch(ctx, meta.ID); err != nil {
+		return sum, fmt.Errorf("seal batch: %w", err)
+	}
+	return sum, nil
+}
+
+// Add enqueues targets into an existing, unsealed batch. Submit is Add between CreateBatch and SealBatch.
+func (p *Producer) Add(ctx context.Context, batch string, targets iter.Seq[providers.Target], progress func(Summary)) (Summary, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	type counts struct{ enq, dup atomic.Int64 }
+	var perProvider [3]counts
+	index := func(n providers.Name) int { return slices.Index(providers.Names, n) }
+	total := func() (s Summary) {
+		s = Summary{Batch: batch, ByProvider: map[providers.Name]int{}}
+		for i, n := range providers.Names {
+			e, d := int(perProvider[i].enq.Load()), int(perProvider[i].dup.Load())
+			s.Enqueued += e
+			s.Duplicates += d
+			if e > 0 {
+				s.ByProvider[n] = e
+			}
+		}
+		return s
+	}
+
+	work := make(chan providers.Target, p.o.Parallel*4)
+	var wg sync.WaitGroup
+	for range p.o.Parallel {
+		wg.Go(func() {
+			for t := range work {
+				if ctx.Err() != nil {
+					continue // drain
+				}
+				dup, err := p.enqueue(ctx, batch, t)
+				if err != nil {
+					cancel(fmt.Errorf("enqueue %s: %w", t, err))
+					continue
+				}
+				c := &perProvider[index(t.Provider)]
+				if dup {
+					c.dup.Add(1)
+				} else {
+					c.enq.Add(1)
+				}
+			}
+		})
+	}
+
+	// Flush counters to the batch while enqueueing, so status and wait see a growing total.
+	var flushed Summary
+	flush := func() error {
+		now := total()
+		if err := p.store.AddCounts(context.WithoutCancel(ctx), batch, now.Enqueued-flushed.Enqueued, now.Duplicates-flushed.Duplicates); err != nil {
+			return err
+		}
+		flushed = now
+		if progress != nil {
+			progress(now)
+		}
+		return nil
+	}
+	stop := make(chan struct{})
+	ticker := time.NewTicker(250 * time.Millisecond)
+	flusherDone := make(chan error, 1)
+	go func() {
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ticker.C:
+				if err := flush(); err != nil {
+					cancel(err)
+				}
+			case <-stop:
+				flusherDone <- nil
+				return
+			}
+		}
+	}()
+
+	for t := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- t
+	}
+	close(work)
+	wg.Wait()
+	close(stop)
+	<-flusherDone
+	ferr := flush()
+	sum := total()
+	if err := context.Cause(ctx); err != nil {
+		return sum, err
+	}
+	return sum, ferr
+}
+
+// enqueue adds one task; dup is true when the target is already queued.
+func (p *Producer) enqueue(ctx context.Context, batch string, t providers.Target) (dup bool, err error) {
+	payload, err := EncodePayload(Payload{Batch: batch, EnqueueID: newEnqueueID(), Target: t})
+	if err != nil {
+		return false, err
+	}
+	task := asynq.NewTask(TaskType(t.Provider), payload)
+	_, err = p.client.EnqueueContext(ctx, task,
+		asynq.Queue(QueueName(t.Provider)),
+		asynq.TaskID(TaskID(t)),
+		// The handler owns the retry budget (retry.max_attempts) and records the outcome itself;
+		// asynq must never archive a delete task, its archive drops records past 10,000.
+		asynq.MaxRetry(math.MaxInt32),
+		asynq.Timeout(p.o.TaskTimeout),
+	)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return true, nil
+	}
+	return false, err
+}
+
+func newEnqueueID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// RetryFailed enqueues the failed targets of batch as a new batch (meta.ID empty for a fresh id) and
+// returns its summary. Targets recorded deleted, recycled, already gone or cancelled are not retried.
+func (p *Producer) RetryFailed(ctx context.Context, batch string, meta BatchMeta) (Summary, error) {
+	if _, err := p.store.Batch(ctx, batch); err != nil {
+		return Summary{}, err
+	}
+	var failed []providers.Target
+	err := p.store.Records(ctx, batch, func(r Record) error {
+		if r.Outcome == Failed {
+			failed = append(failed, r.Target)
+		}
+		return nil
+	})
+	if err != nil {
+		return Summary{}, err
+	}
+	if meta.Source == "" {
+		meta.Source = "retry:" + batch
+	}
+	return p.Submit(ctx, meta, slices.Values(failed), nil)
+}

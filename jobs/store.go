@@ -1,0 +1,455 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reaper-media/reaper/providers"
+)
+
+// Outcome is how a task ended. Every task ends in exactly one.
+type Outcome string
+
+// The outcomes.
+const (
+	Deleted     Outcome = "deleted"      // the provider deleted the target permanently
+	Recycled    Outcome = "recycled"     // the provider moved it to a recycle bin (RecycledItemID restores it)
+	AlreadyGone Outcome = "already_gone" // the provider said it was not there: the goal holds
+	Failed      Outcome = "failed"       // a fatal error, an invalid payload, or the retry budget ran out
+	Cancelled   Outcome = "cancelled"    // the batch was cancelled before the task ran
+)
+
+// Outcomes lists every outcome in report order.
+var Outcomes = []Outcome{Deleted, Recycled, AlreadyGone, Failed, Cancelled}
+
+// Record is one task's terminal outcome: a row of a batch report and an entry of the outcome stream.
+type Record struct {
+	Batch          string           `json:"batch"`
+	Provider       providers.Name   `json:"provider"`
+	Key            string           `json:"key"`
+	EnqueueID      string           `json:"enqueue_id"`
+	Target         providers.Target `json:"target"`
+	Outcome        Outcome          `json:"outcome"`
+	RecycledItemID int64            `json:"recycled_item_id,omitempty"`
+	HTTPStatus     int              `json:"http_status,omitempty"`
+	Code           string           `json:"code,omitempty"`
+	Message        string           `json:"message,omitempty"`
+	RequestID      string           `json:"request_id,omitempty"`
+	// Attempts counts provider calls made for this task, across retries and worker restarts.
+	Attempts     int       `json:"attempts"`
+	FirstAttempt time.Time `json:"first_attempt"`
+	LastAttempt  time.Time `json:"last_attempt"`
+}
+
+// recordHead is Record without the fields the finish script appends.
+type recordHead struct {
+	Batch          string           `json:"batch"`
+	Provider       providers.Name   `json:"provider"`
+	Key            string           `json:"key"`
+	EnqueueID      string           `json:"enqueue_id"`
+	Target         providers.Target `json:"target"`
+	Outcome        Outcome          `json:"outcome"`
+	RecycledItemID int64            `json:"recycled_item_id,omitempty"`
+	HTTPStatus     int              `json:"http_status,omitempty"`
+	Code           string           `json:"code,omitempty"`
+	Message        string           `json:"message,omitempty"`
+	RequestID      string           `json:"request_id,omitempty"`
+}
+
+// Store is the outcome store: batches, their counters and their per-target records, in Redis. asynq's
+// archive cannot be the record (it keeps at most 10,000 tasks per queue and leaks past that), so the
+// pipeline keeps its own.
+//
+// Keys (prefix "reaper:"):
+//
+//	batches              ZSET  batch id -> created (unix ms)
+//	batch:<id>           HASH  metadata and counters (one field per outcome, "terminal", "total", ...)
+//	batch:<id>:out       HASH  target key -> Record JSON (HSETNX semantics: the first outcome wins)
+//	batch:<id>:try       HASH  target key|n, |f, |e -> attempts, first attempt, last error (in-flight only)
+//	outcomes             STREAM one entry per outcome, capped (field "r" holds the Record JSON)
+type Store struct {
+	rdb       redis.UniversalClient
+	retention time.Duration
+	streamMax int64
+	now       func() time.Time
+}
+
+// StoreOptions configures a Store; zero values are the documented defaults.
+type StoreOptions struct {
+	Retention    time.Duration    // default 30 days after the last write
+	StreamMaxLen int64            // default 1,000,000
+	Now          func() time.Time // default time.Now
+}
+
+// NewStore returns a store on rdb.
+func NewStore(rdb redis.UniversalClient, o StoreOptions) *Store {
+	if o.Retention <= 0 {
+		o.Retention = 30 * 24 * time.Hour
+	}
+	if o.StreamMaxLen <= 0 {
+		o.StreamMaxLen = 1_000_000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Store{rdb: rdb, retention: o.Retention, streamMax: o.StreamMaxLen, now: o.Now}
+}
+
+// StreamKey is the Redis stream downstream systems read outcomes from (XREAD / XREADGROUP).
+const StreamKey = "reaper:outcomes"
+
+const batchesKey = "reaper:batches"
+
+func metaKey(id string) string { return "reaper:batch:" + id }
+func outKey(id string) string  { return "reaper:batch:" + id + ":out" }
+func tryKey(id string) string  { return "reaper:batch:" + id + ":try" }
+
+// NewBatchID returns a new, time-sortable batch id such as 20261121T124500Z-3fa2c1d0.
+func NewBatchID(now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// BatchMeta describes a batch when it is created.
+type BatchMeta struct {
+	ID          string
+	SubmittedBy string
+	Source      string // "manifest:<file>", "cli", "policy:<name>", "retry:<batch>", "api"
+	Note        string
+}
+
+// CreateBatch records a new, open batch. Tasks may be enqueued into it until SealBatch.
+func (s *Store) CreateBatch(ctx context.Context, m BatchMeta) error {
+	if m.ID == "" {
+		return errors.New("batch id is required")
+	}
+	now := s.now()
+	created, err := s.rdb.HSetNX(ctx, metaKey(m.ID), "id", m.ID).Result()
+	if err != nil {
+		return fmt.Errorf("create batch: %w", err)
+	}
+	if !created {
+		return fmt.Errorf("batch %s already exists", m.ID)
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, metaKey(m.ID), "created_at", now.UTC().Format(time.RFC3339Nano),
+			"submitted_by", m.SubmittedBy, "source", m.Source, "note", m.Note, "total", 0, "sealed", 0)
+		p.ZAdd(ctx, batchesKey, redis.Z{Score: float64(now.UnixMilli()), Member: m.ID})
+		p.Expire(ctx, metaKey(m.ID), s.retention)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create batch: %w", err)
+	}
+	return nil
+}
+
+// AddCounts adds to a batch's enqueue counters: tasks enqueued, duplicates skipped.
+func (s *Store) AddCounts(ctx context.Context, id string, enqueued, duplicates int) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if enqueued != 0 {
+			p.HIncrBy(ctx, metaKey(id), "total", int64(enqueued))
+		}
+		if duplicates != 0 {
+			p.HIncrBy(ctx, metaKey(id), "duplicates", int64(duplicates))
+		}
+		return nil
+	})
+	return err
+}
+
+// SealBatch marks a batch complete: no more tasks will be added, so it is done when every task is terminal.
+func (s *Store) SealBatch(ctx context.Context, id string) error {
+	return s.rdb.HSet(ctx, metaKey(id), "sealed", 1, "sealed_at", s.now().UTC().Format(time.RFC3339Nano)).Err()
+}
+
+// CancelBatch flags a batch as cancelled: workers record its remaining tasks as cancelled instead of
+// deleting them.
+func (s *Store) CancelBatch(ctx context.Context, id string) error {
+	n, err := s.rdb.Exists(ctx, metaKey(id)).Result()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", ErrNoBatch, id)
+	}
+	return s.rdb.HSetNX(ctx, metaKey(id), "cancelled_at", s.now().UTC().Format(time.RFC3339Nano)).Err()
+}
+
+// ErrNoBatch is returned for a batch id the store does not know (never created, or past retention).
+var ErrNoBatch = errors.New("no such batch")
+
+// Gate is what a worker learns before touching the provider.
+type Gate int
+
+// The gate answers.
+const (
+	GateRun       Gate = iota // go ahead
+	GateCancelled             // the batch was cancelled: record the task cancelled
+	GateRecorded              // this very enqueue already has its outcome (a re-run after a crash): do nothing
+	GateDuplicate             // another enqueue of the same target in this batch has the outcome: counted, do nothing
+)
+
+// gateScript decides whether a task runs. A target listed twice in one batch gets one record; the
+// second enqueue is moved from "total" to "duplicates" so the batch still completes.
+//
+//	KEYS[1] batch:<id>  KEYS[2] batch:<id>:out
+//	ARGV[1] target key  ARGV[2] enqueue id
+var gateScript = redis.NewScript(`
+local rec = redis.call('HGET', KEYS[2], ARGV[1])
+if rec then
+  if string.find(rec, '"enqueue_id":"'..ARGV[2]..'"', 1, true) then return 2 end
+  redis.call('HINCRBY', KEYS[1], 'total', -1)
+  redis.call('HINCRBY', KEYS[1], 'duplicates', 1)
+  return 3
+end
+if redis.call('HEXISTS', KEYS[1], 'cancelled_at') == 1 then return 1 end
+return 0
+`)
+
+// Gate decides, in one round trip, whether the task should run at all.
+func (s *Store) Gate(ctx context.Context, batch, key, enqueueID string) (Gate, error) {
+	n, err := gateScript.Run(ctx, s.rdb, []string{metaKey(batch), outKey(batch)}, key, enqueueID).Int()
+	if err != nil {
+		return GateRun, fmt.Errorf("gate: %w", err)
+	}
+	return Gate(n), nil
+}
+
+// noteScript records a non-terminal attempt.
+//
+//	KEYS[1] batch:<id>:try
+//	ARGV[1] target key  ARGV[2] attempts to add (0 or 1)  ARGV[3] now (RFC 3339)  ARGV[4] last error code
+//	ARGV[5] ttl seconds
+var noteScript = redis.NewScript(`
+redis.call('HINCRBY', KEYS[1], ARGV[1]..'|n', ARGV[2])
+redis.call('HSETNX', KEYS[1], ARGV[1]..'|f', ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1]..'|e', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+`)
+
+// NoteAttempt records an attempt that did not end the task (a retryable failure, a throttle): it
+// counts toward the record's attempts when called is true (the provider was called).
+func (s *Store) NoteAttempt(ctx context.Context, batch, key string, called bool, code string) error {
+	add := 0
+	if called {
+		add = 1
+	}
+	return noteScript.Run(ctx, s.rdb, []string{tryKey(batch)}, key, add,
+		s.now().UTC().Format(time.RFC3339Nano), code, int64(s.retention/time.Second)).Err()
+}
+
+// finishScript writes a terminal record unless one exists: the first outcome wins, so a task that runs
+// twice (a worker died after the provider call) still has exactly one record and is counted once.
+//
+//	KEYS[1] batch:<id>  KEYS[2] batch:<id>:out  KEYS[3] batch:<id>:try  KEYS[4] outcomes stream
+//	ARGV[1] target key  ARGV[2] outcome  ARGV[3] record JSON without its closing brace
+//	ARGV[4] now (RFC 3339)  ARGV[5] attempts to add (0 or 1)  ARGV[6] ttl seconds
+//	ARGV[7] stream max length  ARGV[8] now (unix ms)  ARGV[9] enqueue id
+//
+// Returns 1 when it recorded the outcome, 0 when the target already had one (from another enqueue of
+// the same target, which is then counted as a duplicate, or from this one running twice).
+var finishScript = redis.NewScript(`
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if old then
+  if not string.find(old, '"enqueue_id":"'..ARGV[9]..'"', 1, true) then
+    redis.call('HINCRBY', KEYS[1], 'total', -1)
+    redis.call('HINCRBY', KEYS[1], 'duplicates', 1)
+  end
+  return 0
+end
+local n = redis.call('HINCRBY', KEYS[3], ARGV[1]..'|n', ARGV[5])
+local first = redis.call('HGET', KEYS[3], ARGV[1]..'|f')
+if not first then first = ARGV[4] end
+redis.call('HDEL', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f', ARGV[1]..'|e')
+local rec = ARGV[3]..',"attempts":'..n..',"first_attempt":"'..first..'","last_attempt":"'..ARGV[4]..'"}'
+redis.call('HSET', KEYS[2], ARGV[1], rec)
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('HINCRBY', KEYS[1], 'terminal', 1)
+redis.call('HSETNX', KEYS[1], 'first_outcome_ms', ARGV[8])
+redis.call('HSET', KEYS[1], 'last_outcome_ms', ARGV[8])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'r', rec)
+return 1
+`)
+
+// Finish records a task's terminal outcome. called says whether this run made a provider call (it is
+// added to the attempts). It reports whether this call wrote the record (false: one existed already).
+func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error) {
+	head, err := json.Marshal(recordHead{
+		Batch: r.Batch, Provider: r.Provider, Key: r.Key, EnqueueID: r.EnqueueID, Target: r.Target, Outcome: r.Outcome,
+		RecycledItemID: r.RecycledItemID, HTTPStatus: r.HTTPStatus, Code: r.Code, Message: r.Message,
+		RequestID: r.RequestID,
+	})
+	if err != nil {
+		return false, fmt.Errorf("finish: %w", err)
+	}
+	add := 0
+	if called {
+		add = 1
+	}
+	now := s.now()
+	n, err := finishScript.Run(ctx, s.rdb,
+		[]string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey},
+		r.Key, string(r.Outcome), string(head[:len(head)-1]), now.UTC().Format(time.RFC3339Nano), add,
+		int64(s.retention/time.Second), s.streamMax, now.UnixMilli(), r.EnqueueID).Int()
+	if err != nil {
+		return false, fmt.Errorf("finish: %w", err)
+	}
+	return n == 1, nil
+}
+
+// BatchInfo is a batch's metadata and counters.
+type BatchInfo struct {
+	ID                        string
+	CreatedAt                 time.Time
+	SubmittedBy               string
+	Source                    string
+	Note                      string
+	Sealed                    bool
+	Cancelled                 bool
+	Total                     int64 // tasks enqueued
+	Duplicates                int64 // targets skipped because they were already queued
+	Counts                    map[Outcome]int64
+	Terminal                  int64
+	FirstOutcome, LastOutcome time.Time
+}
+
+// Pending is the number of tasks without an outcome yet.
+func (b BatchInfo) Pending() int64 { return max(0, b.Total-b.Terminal) }
+
+// Done reports whether every task of a sealed batch has its outcome.
+func (b BatchInfo) Done() bool { return b.Sealed && b.Terminal >= b.Total }
+
+// Rate is outcomes per second between the first and last outcome (0 before two outcomes).
+func (b BatchInfo) Rate() float64 {
+	el := b.LastOutcome.Sub(b.FirstOutcome).Seconds()
+	if el <= 0 || b.Terminal < 2 {
+		return 0
+	}
+	return float64(b.Terminal-1) / el
+}
+
+// ETA estimates the time to finish at the current rate (0 when unknown or done).
+func (b BatchInfo) ETA() time.Duration {
+	r := b.Rate()
+	if r <= 0 || b.Pending() == 0 {
+		return 0
+	}
+	return time.Duration(float64(b.Pending()) / r * float64(time.Second))
+}
+
+// Batch reads a batch's metadata and counters.
+func (s *Store) Batch(ctx context.Context, id string) (BatchInfo, error) {
+	m, err := s.rdb.HGetAll(ctx, metaKey(id)).Result()
+	if err != nil {
+		return BatchInfo{}, fmt.Errorf("batch %s: %w", id, err)
+	}
+	if len(m) == 0 {
+		return BatchInfo{}, fmt.Errorf("%w: %s", ErrNoBatch, id)
+	}
+	num := func(k string) int64 { n, _ := strconv.ParseInt(m[k], 10, 64); return n }
+	ms := func(k string) time.Time {
+		if v := num(k); v > 0 {
+			return time.UnixMilli(v)
+		}
+		return time.Time{}
+	}
+	b := BatchInfo{
+		ID: id, SubmittedBy: m["submitted_by"], Source: m["source"], Note: m["note"],
+		Sealed: m["sealed"] == "1", Cancelled: m["cancelled_at"] != "",
+		Total: num("total"), Duplicates: num("duplicates"), Terminal: num("terminal"),
+		Counts: map[Outcome]int64{}, FirstOutcome: ms("first_outcome_ms"), LastOutcome: ms("last_outcome_ms"),
+	}
+	b.CreatedAt, _ = time.Parse(time.RFC3339Nano, m["created_at"])
+	for _, o := range Outcomes {
+		b.Counts[o] = num(string(o))
+	}
+	return b, nil
+}
+
+// Batches lists the newest batch ids, newest first.
+func (s *Store) Batches(ctx context.Context, limit int64) ([]string, error) {
+	ids, err := s.rdb.ZRevRange(ctx, batchesKey, 0, limit-1).Result()
+	if err != nil {
+		return nil, err
+	}
+	// Drop ids whose batch expired.
+	out := ids[:0]
+	for _, id := range ids {
+		if n, err := s.rdb.Exists(ctx, metaKey(id)).Result(); err == nil && n == 1 {
+			out = append(out, id)
+		} else if err == nil {
+			s.rdb.ZRem(ctx, batchesKey, id)
+		}
+	}
+	return out, nil
+}
+
+// Records calls fn for every terminal record of a batch, in no particular order, streaming through
+// HSCAN so a million-record batch never sits in memory.
+func (s *Store) Records(ctx context.Context, id string, fn func(Record) error) error {
+	var cursor uint64
+	for {
+		kvs, next, err := s.rdb.HScan(ctx, outKey(id), cursor, "", 1000).Result()
+		if err != nil {
+			return fmt.Errorf("records %s: %w", id, err)
+		}
+		for i := 1; i < len(kvs); i += 2 {
+			var r Record
+			if err := json.Unmarshal([]byte(kvs[i]), &r); err != nil {
+				return fmt.Errorf("records %s: corrupt record for %s: %w", id, kvs[i-1], err)
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// Record reads one target's record; ok is false when it has none yet.
+func (s *Store) Record(ctx context.Context, batch, key string) (Record, bool, error) {
+	v, err := s.rdb.HGet(ctx, outKey(batch), key).Result()
+	if errors.Is(err, redis.Nil) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, err
+	}
+	var r Record
+	if err := json.Unmarshal([]byte(v), &r); err != nil {
+		return Record{}, false, fmt.Errorf("record %s/%s: %w", batch, key, err)
+	}
+	return r, true, nil
+}
+
+// PendingAttempts reports, for tasks still in flight, how many provider calls they have used; for status.
+func (s *Store) PendingAttempts(ctx context.Context, batch string) (map[string]int, error) {
+	m, err := s.rdb.HGetAll(ctx, tryKey(batch)).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for k, v := range m {
+		if key, ok := strings.CutSuffix(k, "|n"); ok {
+			out[key], _ = strconv.Atoi(v)
+		}
+	}
+	return out, nil
+}

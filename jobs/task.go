@@ -1,0 +1,85 @@
+// Package jobs is reaper's deletion pipeline: task types and payloads, the producer that enqueues them
+// into Redis through asynq, the handler that deletes through a shared rate limit and a circuit breaker,
+// the retry policy keyed on each provider's error classes, and the outcome store that records exactly
+// one outcome per task.
+//
+// jobs knows nothing of HTTP or signatures: it sees providers.Deleter and providers.Class only.
+package jobs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/reaper-media/reaper/providers"
+)
+
+// PayloadVersion is the version of the task payload this release writes and reads. A worker refuses
+// (records failed/invalid) payloads of a version it does not know instead of guessing.
+const PayloadVersion = 1
+
+// Payload is a delete task's body in Redis.
+type Payload struct {
+	V     int    `json:"v"`
+	Batch string `json:"batch"`
+	// EnqueueID is unique per enqueue. It tells a re-run of this task (same id) from another enqueue
+	// of the same target in the same batch (a duplicate line).
+	EnqueueID string           `json:"eid"`
+	Target    providers.Target `json:"target"`
+}
+
+// TaskType is the asynq task type for deletes at provider n.
+func TaskType(n providers.Name) string { return "reaper:delete:" + string(n) }
+
+// QueueName is the asynq queue of provider n. Each provider has its own, so one provider's outage or
+// throttle never starves the others.
+func QueueName(n providers.Name) string { return "reaper-" + string(n) }
+
+// TaskID is the asynq task id of a target: derived from its key, so enqueueing the same target while
+// it is still queued fails with asynq's ErrTaskIDConflict and is reported as a duplicate.
+func TaskID(t providers.Target) string {
+	sum := sha256.Sum256([]byte(t.Key()))
+	return "del-" + hex.EncodeToString(sum[:16])
+}
+
+// EncodePayload validates p and serialises it.
+func EncodePayload(p Payload) ([]byte, error) {
+	if p.V == 0 {
+		p.V = PayloadVersion
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(p)
+}
+
+// ErrInvalidPayload marks a payload the worker cannot process. It is recorded as failed with code
+// "invalid" and never retried.
+var ErrInvalidPayload = errors.New("invalid payload")
+
+// DecodePayload parses and validates a task body.
+func DecodePayload(b []byte) (Payload, error) {
+	var p Payload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+	}
+	if err := p.validate(); err != nil {
+		return p, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+	}
+	return p, nil
+}
+
+func (p Payload) validate() error {
+	if p.V != PayloadVersion {
+		return fmt.Errorf("payload version %d, this worker reads version %d", p.V, PayloadVersion)
+	}
+	if p.Batch == "" {
+		return errors.New("field batch: is required")
+	}
+	if p.EnqueueID == "" {
+		return errors.New("field eid: is required")
+	}
+	return p.Target.Validate()
+}

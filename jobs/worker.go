@@ -1,0 +1,174 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reaper-media/reaper/providers"
+)
+
+// WorkerOptions configures NewServer.
+type WorkerOptions struct {
+	// Concurrency is how many tasks run at once in this process.
+	Concurrency int
+	// Queues weighs the enabled providers' queues (provider -> weight); only these queues are served.
+	Queues map[providers.Name]int
+	// ShutdownTimeout is how long in-flight deletes may finish after Shutdown before they are requeued.
+	ShutdownTimeout time.Duration
+	// Policy is the retry policy (asynq's RetryDelayFunc and IsFailure come from it).
+	Policy RetryPolicy
+	// PollInterval is how often idle workers look for work and scheduled tasks come due (default 1s).
+	PollInterval time.Duration
+	Logger       *slog.Logger
+}
+
+// NewServer returns an asynq server for every provider queue in o.Queues; start it with Mux(handler). The caller owns
+// rdb. Run it with Start and stop it with Shutdown (in-flight deletes finish or go back to the queue).
+func NewServer(rdb redis.UniversalClient, o WorkerOptions) *asynq.Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	queues := map[string]int{}
+	for n, w := range o.Queues {
+		queues[QueueName(n)] = w
+	}
+	return asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency:              o.Concurrency,
+		Queues:                   queues,
+		RetryDelayFunc:           o.Policy.RetryDelay,
+		IsFailure:                IsFailure,
+		ShutdownTimeout:          o.ShutdownTimeout,
+		TaskCheckInterval:        o.PollInterval,
+		DelayedTaskCheckInterval: o.PollInterval,
+		Logger:                   asynqLogger{o.Logger},
+		LogLevel:                 asynq.WarnLevel,
+	})
+}
+
+// Mux routes every provider's task type to h.
+func Mux(h *Handler) *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	for _, n := range providers.Names {
+		mux.Handle(TaskType(n), h)
+	}
+	return mux
+}
+
+// asynqLogger sends asynq's own log lines to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq")
+	os.Exit(1)
+}
+
+// Admin is the operator's view of the queues: cancel batches, pause providers, read queue depth.
+type Admin struct {
+	insp  *asynq.Inspector
+	store *Store
+}
+
+// NewAdmin returns an Admin over rdb (the caller owns it).
+func NewAdmin(rdb redis.UniversalClient, store *Store) *Admin {
+	return &Admin{insp: asynq.NewInspectorFromRedisClient(rdb), store: store}
+}
+
+// Cancel stops a batch: the batch is flagged so workers record its remaining tasks cancelled, and its
+// pending, scheduled and retrying tasks are removed from the queues now and recorded cancelled.
+// In-flight deletes finish and are recorded as they end. It returns how many tasks it removed.
+func (a *Admin) Cancel(ctx context.Context, batch string) (int, error) {
+	if err := a.store.CancelBatch(ctx, batch); err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, n := range providers.Names {
+		q := QueueName(n)
+		lists := []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+			a.insp.ListPendingTasks, a.insp.ListScheduledTasks, a.insp.ListRetryTasks,
+		}
+		for _, list := range lists {
+			var mine []*asynq.TaskInfo
+			for page := 1; ; page++ {
+				tasks, err := list(q, asynq.PageSize(1000), asynq.Page(page))
+				if isQueueNotFound(err) {
+					break
+				}
+				if err != nil {
+					return removed, fmt.Errorf("list %s: %w", q, err)
+				}
+				for _, ti := range tasks {
+					if p, err := DecodePayload(ti.Payload); err == nil && p.Batch == batch {
+						mine = append(mine, ti)
+					}
+				}
+				if len(tasks) < 1000 {
+					break
+				}
+			}
+			for _, ti := range mine {
+				if err := a.insp.DeleteTask(q, ti.ID); err != nil {
+					continue // a worker took it meanwhile; the gate records it cancelled
+				}
+				p, _ := DecodePayload(ti.Payload)
+				if _, err := a.store.Finish(ctx, Record{Batch: batch, Provider: n, Key: p.Target.Key(),
+					EnqueueID: p.EnqueueID, Target: p.Target, Outcome: Cancelled}, false); err != nil {
+					return removed, err
+				}
+				removed++
+			}
+		}
+	}
+	return removed, nil
+}
+
+// Pause holds provider n's queue: workers take no new tasks from it until Resume.
+func (a *Admin) Pause(n providers.Name) error { return a.insp.PauseQueue(QueueName(n)) }
+
+// Resume releases a paused provider queue.
+func (a *Admin) Resume(n providers.Name) error { return a.insp.UnpauseQueue(QueueName(n)) }
+
+// QueueStat is one provider queue's state.
+type QueueStat struct {
+	Provider                                 providers.Name
+	Pending, Active, Scheduled, Retry, Total int
+	Paused                                   bool
+	Latency                                  time.Duration
+}
+
+// Queues reports every provider queue (a queue never used reports zeros).
+func (a *Admin) Queues() ([]QueueStat, error) {
+	var out []QueueStat
+	for _, n := range providers.Names {
+		qi, err := a.insp.GetQueueInfo(QueueName(n))
+		if err != nil {
+			if isQueueNotFound(err) {
+				out = append(out, QueueStat{Provider: n})
+				continue
+			}
+			return nil, err
+		}
+		out = append(out, QueueStat{Provider: n, Pending: qi.Pending, Active: qi.Active, Scheduled: qi.Scheduled,
+			Retry: qi.Retry, Paused: qi.Paused, Latency: qi.Latency,
+			Total: qi.Pending + qi.Active + qi.Scheduled + qi.Retry})
+	}
+	return out, nil
+}
+
+// Inspector exposes asynq's inspector for tools that need more (the dashboard, tests).
+func (a *Admin) Inspector() *asynq.Inspector { return a.insp }
+
+func isQueueNotFound(err error) bool { return errors.Is(err, asynq.ErrQueueNotFound) }
