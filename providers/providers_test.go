@@ -1,0 +1,199 @@
+package providers_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reaper-media/reaper/providers"
+)
+
+func TestTargetValidate(t *testing.T) {
+	cases := []struct {
+		name  string
+		t     providers.Target
+		field string // "" = valid
+	}{
+		{"mss ok", providers.Target{Provider: "mss", FileID: "24bad716-87b1", ProjectID: "p1"}, ""},
+		{"mss no file", providers.Target{Provider: "mss"}, "file_id"},
+		{"mss slash in id", providers.Target{Provider: "mss", FileID: "a/b"}, "file_id"},
+		{"mss dotdot id", providers.Target{Provider: "mss", FileID: ".."}, "file_id"},
+		{"mss chinese app user", providers.Target{Provider: "mss", FileID: "f", AppUserID: "用户"}, "app_user_id"},
+		{"mss with smh field", providers.Target{Provider: "mss", FileID: "f", Path: "a/b"}, "path"},
+		{"smh ok", providers.Target{Provider: "smh", LibraryID: "smhxxx", SpaceID: "-", Path: "foo/bar2/file.docx"}, ""},
+		{"smh odd names ok", providers.Target{Provider: "smh", Path: "a?b/c#d/%e f.txt"}, ""},
+		{"smh empty segment", providers.Target{Provider: "smh", Path: "foo//bar"}, "path"},
+		{"smh leading slash", providers.Target{Provider: "smh", Path: "/foo"}, "path"},
+		{"smh trailing slash", providers.Target{Provider: "smh", Path: "foo/"}, "path"},
+		{"smh dot", providers.Target{Provider: "smh", Path: "foo/./bar"}, "path"},
+		{"smh dotdot", providers.Target{Provider: "smh", Path: "foo/../bar"}, "path"},
+		{"smh control", providers.Target{Provider: "smh", Path: "foo/b\nar"}, "path"},
+		{"smh no path", providers.Target{Provider: "smh"}, "path"},
+		{"smh with file_id", providers.Target{Provider: "smh", Path: "a", FileID: "x"}, "file_id"},
+		{"vod ok", providers.Target{Provider: "vod", FileID: "7447398156998994860", SubAppID: 1,
+			DeleteParts: []providers.DeletePart{{Type: "TranscodeFiles", Definition: 230}}}, ""},
+		{"vod bad part", providers.Target{Provider: "vod", FileID: "1", DeleteParts: []providers.DeletePart{{Type: "Covers"}}}, "delete_parts[0].type"},
+		{"vod negative definition", providers.Target{Provider: "vod", FileID: "1", DeleteParts: []providers.DeletePart{{Type: "TranscodeFiles", Definition: -1}}}, "delete_parts[0].definition"},
+		{"vod permanent", providers.Target{Provider: "vod", FileID: "1", Permanent: true}, "permanent"},
+		{"unknown provider", providers.Target{Provider: "s3"}, "provider"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.t.Validate()
+			if c.field == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			var fe *providers.FieldError
+			require.True(t, errors.As(err, &fe), "%v", err)
+			assert.Equal(t, c.field, fe.Field, "%v", err)
+		})
+	}
+}
+
+func TestTargetKey(t *testing.T) {
+	a := providers.Target{Provider: "vod", FileID: "1", SubAppID: 2, DeleteParts: []providers.DeletePart{{Type: "TranscodeFiles", Definition: 230}, {Type: "WechatPublishFiles"}}}
+	b := a
+	b.DeleteParts = []providers.DeletePart{a.DeleteParts[1], a.DeleteParts[0]}
+	assert.Equal(t, a.Key(), b.Key(), "part order does not change what is deleted")
+	assert.Equal(t, "vod/2/1?TranscodeFiles:230,WechatPublishFiles:0", a.Key())
+	whole := providers.Target{Provider: "vod", FileID: "1", SubAppID: 2}
+	assert.NotEqual(t, whole.Key(), a.Key())
+
+	s1 := providers.Target{Provider: "smh", LibraryID: "lib", SpaceID: "-", Path: "a/b c.txt"}
+	s2 := s1
+	s2.Permanent = true
+	assert.Equal(t, s1.Key(), s2.Key(), "permanent or not, it is the same file")
+	assert.Equal(t, "smh/lib/-/a/b%20c.txt", s1.Key())
+	m := providers.Target{Provider: "mss", ProjectID: "p", FileID: "f"}
+	assert.Equal(t, "mss/p/f", m.Key())
+}
+
+func TestEscapePath(t *testing.T) {
+	assert.Equal(t, "a%3Fb/c%23d/%25e%20f.txt", providers.EscapePath("a?b/c#d/%e f.txt"))
+	assert.Equal(t, "%E4%B8%AD/x", providers.EscapePath("中/x"))
+}
+
+func TestTable(t *testing.T) {
+	tab := providers.NewTable(map[string]providers.Class{
+		"ResourceNotFound*":      providers.Gone,
+		"RequestLimitExceeded*":  providers.Throttled,
+		"InternalError":          providers.Retry,
+		"Auth*":                  providers.Fatal,
+		"AuthFailure.Signature*": providers.Retry,
+	})
+	look := func(code string) providers.Class { c, _ := tab.Lookup(code); return c }
+	assert.Equal(t, providers.Gone, look("ResourceNotFound"))
+	assert.Equal(t, providers.Gone, look("ResourceNotFound.FileNotExist"))
+	assert.Equal(t, providers.Throttled, look("RequestLimitExceeded.UinLimitExceeded"))
+	assert.Equal(t, providers.Retry, look("AuthFailure.SignatureExpire"), "longest prefix wins")
+	assert.Equal(t, providers.Fatal, look("AuthFailure.SecretIdNotFound"))
+	_, ok := tab.Lookup("Other")
+	assert.False(t, ok)
+
+	assert.Equal(t, providers.Throttled, tab.Classify(429, "Other"))
+	assert.Equal(t, providers.Retry, tab.Classify(503, ""))
+	assert.Equal(t, providers.Fatal, tab.Classify(400, "Other"))
+	assert.Equal(t, providers.Gone, tab.Classify(200, "ResourceNotFound"))
+
+	over := tab.Override(map[string]providers.Class{"InternalError": providers.Fatal, "ResourceNotFound.UserNotExist": providers.Fatal})
+	assert.Equal(t, providers.Fatal, over.Classify(500, "InternalError"))
+	assert.Equal(t, providers.Fatal, over.Classify(200, "ResourceNotFound.UserNotExist"))
+	assert.Equal(t, providers.Gone, over.Classify(200, "ResourceNotFound.FileNotExist"))
+	assert.Equal(t, providers.Retry, tab.Classify(500, "InternalError"), "Override leaves the original alone")
+}
+
+func TestParseClass(t *testing.T) {
+	for _, c := range providers.Classes {
+		got, err := providers.ParseClass(string(c))
+		require.NoError(t, err)
+		assert.Equal(t, c, got)
+	}
+	_, err := providers.ParseClass("sometimes")
+	assert.Error(t, err)
+}
+
+func TestTransportErrorRedactsAndKeepsCause(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, "http://127.0.0.1:1/api/v1/file/l/-/a?access_token=SECRET-TOKEN&user_id=u", nil)
+	_, err := http.DefaultClient.Do(req)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "SECRET-TOKEN", "precondition: Go prints the whole URL")
+	pe := providers.TransportError(providers.SMH, err, "SECRET-TOKEN")
+	assert.NotContains(t, pe.Error(), "SECRET-TOKEN")
+	assert.True(t, errors.Is(pe, context.Canceled))
+	assert.Equal(t, "Canceled", pe.Code)
+	assert.Equal(t, providers.Retry, providers.ClassOf(pe))
+	assert.Equal(t, providers.Class(""), providers.ClassOf(nil))
+	assert.Equal(t, providers.Retry, providers.ClassOf(errors.New("anything")))
+}
+
+func TestRedactURL(t *testing.T) {
+	got := providers.RedactURL("https://u:pw@h/api/v1/token?library_id=l&library_secret=S3CR3T&access_token=T0K")
+	assert.NotContains(t, got, "S3CR3T")
+	assert.NotContains(t, got, "T0K")
+	assert.NotContains(t, got, "pw")
+	assert.Contains(t, got, "library_id=l")
+}
+
+func TestReadBodyCap(t *testing.T) {
+	b, err := providers.ReadBody(bytes.NewReader(make([]byte, providers.MaxBodyBytes)))
+	require.NoError(t, err)
+	assert.Len(t, b, providers.MaxBodyBytes)
+	_, err = providers.ReadBody(bytes.NewReader(make([]byte, providers.MaxBodyBytes+1)))
+	assert.True(t, providers.IsBodyTooLarge(err))
+}
+
+func TestCappedTransport(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := providers.MaxBodyBytes
+		if r.URL.Path == "/big" {
+			n += 10
+		}
+		_, _ = w.Write(bytes.Repeat([]byte("x"), n))
+	}))
+	defer srv.Close()
+	c := &http.Client{Transport: providers.CappedTransport(nil)}
+	for path, wantErr := range map[string]bool{"/exact": false, "/big": true} {
+		resp, err := c.Get(srv.URL + path)
+		require.NoError(t, err)
+		_, err = io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		assert.Equal(t, wantErr, providers.IsBodyTooLarge(err), path)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	h := http.Header{}
+	assert.Zero(t, providers.ParseRetryAfter(h, now))
+	h.Set("Retry-After", "3")
+	assert.Equal(t, 3*time.Second, providers.ParseRetryAfter(h, now))
+	h.Set("Retry-After", now.Add(90*time.Second).Format(http.TimeFormat))
+	assert.Equal(t, 90*time.Second, providers.ParseRetryAfter(h, now))
+	h.Set("Retry-After", "soon")
+	assert.Zero(t, providers.ParseRetryAfter(h, now))
+}
+
+func TestErrorText(t *testing.T) {
+	e := &providers.Error{Provider: providers.MSS, Class: providers.Retry, HTTPStatus: 500, Code: "MSS.00000004",
+		Message: "Internal Error", RequestID: "r1"}
+	assert.Equal(t, "mss: HTTP 500 MSS.00000004: Internal Error (request id r1) [retry]", e.Error())
+	w := fmt.Errorf("delete: %w", e)
+	got, ok := providers.AsError(w)
+	require.True(t, ok)
+	assert.Equal(t, e, got)
+	assert.True(t, strings.HasPrefix(providers.TransportError(providers.VOD, errors.New("dial tcp: refused")).Error(), "vod: NetworkError"))
+}
