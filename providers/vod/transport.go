@@ -1,0 +1,156 @@
+package vod
+
+import (
+	"compress/flate"
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/reaper-media/reaper/providers"
+)
+
+// The SDK hides the HTTP exchange: it returns only its own error, and reads and sometimes leaves open
+// the response body. The transport below sits under it and, per request, records what arrived (status,
+// headers, whether the body hit the cap) in an exchange carried by the request's context, and keeps
+// the body so Delete can close it whatever the SDK did.
+
+// exchange is what one Delete saw of its HTTP response.
+type exchange struct {
+	mu       sync.Mutex
+	status   int
+	header   http.Header
+	body     *trackedBody
+	tooLarge bool
+}
+
+type exchangeKey struct{}
+
+func withExchange(ctx context.Context, ex *exchange) context.Context {
+	return context.WithValue(ctx, exchangeKey{}, ex)
+}
+
+func (ex *exchange) record(resp *http.Response) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	ex.status, ex.header = resp.StatusCode, resp.Header
+	ex.body = &trackedBody{rc: resp.Body, ex: ex}
+	resp.Body = ex.body
+}
+
+// result returns the status (0 when no response arrived), headers and whether the body was cut at
+// providers.MaxBodyBytes.
+func (ex *exchange) result() (int, http.Header, bool) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return ex.status, ex.header, ex.tooLarge
+}
+
+// close releases the response body; the SDK leaves it open when reading fails.
+func (ex *exchange) close() {
+	ex.mu.Lock()
+	b := ex.body
+	ex.mu.Unlock()
+	if b != nil {
+		_ = b.Close()
+	}
+}
+
+// trackedBody notes a body-cap failure and makes Close idempotent.
+type trackedBody struct {
+	rc     io.ReadCloser
+	ex     *exchange
+	once   sync.Once
+	closeE error
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if providers.IsBodyTooLarge(err) {
+		b.ex.mu.Lock()
+		b.ex.tooLarge = true
+		b.ex.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *trackedBody) Close() error {
+	b.once.Do(func() { b.closeE = b.rc.Close() })
+	return b.closeE
+}
+
+// recordingTransport records each response into the exchange of its request's context.
+type recordingTransport struct{ next http.RoundTripper }
+
+func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err == nil {
+		if ex, ok := req.Context().Value(exchangeKey{}).(*exchange); ok {
+			ex.record(resp)
+		}
+	}
+	return resp, err
+}
+
+// decodingTransport decompresses gzip and deflate bodies that net/http left encoded (a transport
+// with compression disabled, or a server that compresses unasked), so the body cap, which sits above
+// it, counts decoded bytes. Left to the SDK, decompression would happen above the cap and a small
+// compressed body could expand without limit.
+type decodingTransport struct{ next http.RoundTripper }
+
+func (t decodingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+	if enc != "gzip" && enc != "deflate" {
+		return resp, nil
+	}
+	resp.Body = &decodedBody{raw: resp.Body, enc: enc}
+	resp.Header.Del("Content-Encoding")
+	resp.Header.Del("Content-Length")
+	resp.ContentLength = -1
+	resp.Uncompressed = true
+	return resp, nil
+}
+
+// decodedBody opens its decompressor on first read, so a slow body never blocks RoundTrip.
+type decodedBody struct {
+	raw io.ReadCloser
+	enc string
+	r   io.Reader
+}
+
+func (b *decodedBody) Read(p []byte) (int, error) {
+	if b.r == nil {
+		if b.enc == "gzip" {
+			zr, err := gzip.NewReader(b.raw)
+			if err != nil {
+				return 0, err
+			}
+			b.r = zr
+		} else {
+			b.r = flate.NewReader(b.raw)
+		}
+	}
+	return b.r.Read(p)
+}
+
+func (b *decodedBody) Close() error { return b.raw.Close() }
+
+// newTransport stacks, from the SDK down: recording, the 1 MiB body cap, decompression, base.
+func newTransport(base http.RoundTripper) http.RoundTripper {
+	return recordingTransport{next: providers.CappedTransport(decodingTransport{next: base})}
+}
+
+// defaultTransport is the pooled transport used when Config.HTTPClient is nil: deletes run from many
+// workers against one host, so keep plenty of idle connections to it.
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 128
+	return t
+}

@@ -1,0 +1,293 @@
+// Package vod deletes media at Tencent Cloud VOD with the DeleteMedia API (version 2018-07-17), signed
+// with TC3-HMAC-SHA256 by Tencent's official Go SDK (its common module: the generic client, since the
+// SDK's vod module is not needed for one action).
+//
+// The SDK's own retries and region breaker are turned off: reaper's pipeline decides on retries from
+// the classified error. API 3.0 reports errors in the JSON body, usually with HTTP 200, so an error is
+// classified by its Response.Error.Code through DefaultCodes, and by HTTP status when no code could be
+// read (gateway pages, truncated bodies).
+package vod
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+
+	"github.com/reaper-media/reaper/providers"
+)
+
+// Endpoints and API constants.
+const (
+	// DefaultEndpoint is the API 3.0 domain used when Config.Endpoint is empty (nearest region).
+	DefaultEndpoint = "vod.tencentcloudapi.com"
+	// IntlEndpoint is the domain of the international site.
+	IntlEndpoint = "vod.intl.tencentcloudapi.com"
+	// DefaultTimeout is the per-request timeout when Config.Timeout is zero.
+	DefaultTimeout = 30 * time.Second
+	// APIVersion is the DeleteMedia API version.
+	APIVersion = "2018-07-17"
+
+	service = "vod"
+	action  = "DeleteMedia"
+)
+
+// Config configures a Client. Zero values are the documented defaults.
+type Config struct {
+	// Endpoint is the API host: "vod.tencentcloudapi.com" (default), "vod.intl.tencentcloudapi.com", a
+	// regional domain, or a URL "https://host" / "http://127.0.0.1:8080" (http only for fakes). A bare
+	// host means HTTPS.
+	Endpoint string
+	// Region is sent as X-TC-Region; DeleteMedia does not require it, and "" (default) omits the header.
+	Region string
+	// SecretID and SecretKey are the API key pair (required). The key never appears in errors.
+	SecretID  string
+	SecretKey string
+	// SubAppID is the sub-application used for targets that name none (0: the primary application).
+	// Accounts that activated VOD from 2023-12-25 must always send one.
+	SubAppID uint64
+	// Timeout bounds each request, connection included (default 30s).
+	Timeout time.Duration
+	// HTTPClient supplies the transport (nil: a pooled transport of our own). Only its Transport is used,
+	// wrapped with the 1 MiB body cap; the SDK owns the http.Client itself, and Timeout above applies.
+	HTTPClient *http.Client
+	// Codes overrides DefaultCodes per code (or "Prefix*").
+	Codes map[string]providers.Class
+}
+
+// Client deletes media at VOD. It is safe for concurrent use.
+type Client struct {
+	sdk      *common.Client
+	subAppID uint64
+	timeout  time.Duration
+	table    providers.Table
+	secrets  []string
+}
+
+var _ providers.Deleter = (*Client)(nil)
+
+var regionPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+// New validates cfg and returns a client. Errors name the faulty field and never echo a secret.
+func New(cfg Config) (*Client, error) {
+	host, scheme, err := parseEndpoint(cfg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.SecretID == "":
+		return nil, errors.New("vod: config: SecretID is required")
+	case strings.ContainsFunc(cfg.SecretID, notPrintable):
+		return nil, errors.New("vod: config: SecretID must not contain blanks or control characters")
+	case cfg.SecretKey == "":
+		return nil, errors.New("vod: config: SecretKey is required")
+	case strings.ContainsFunc(cfg.SecretKey, notPrintable):
+		return nil, errors.New("vod: config: SecretKey must not contain blanks or control characters")
+	case cfg.Region != "" && !regionPattern.MatchString(cfg.Region):
+		return nil, fmt.Errorf("vod: config: Region %q is not a region such as ap-guangzhou", cfg.Region)
+	case cfg.Timeout < 0:
+		return nil, fmt.Errorf("vod: config: Timeout %v is negative", cfg.Timeout)
+	}
+	for code, class := range cfg.Codes {
+		if _, err := providers.ParseClass(string(class)); err != nil {
+			return nil, fmt.Errorf("vod: config: Codes[%q]: %w", code, err)
+		}
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	var base http.RoundTripper = defaultTransport()
+	if cfg.HTTPClient != nil {
+		base = cfg.HTTPClient.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+	}
+
+	cpf := profile.NewClientProfile()
+	cpf.HttpProfile.Endpoint = host
+	cpf.HttpProfile.Scheme = scheme
+	cpf.HttpProfile.ReqMethod = http.MethodPost
+	cpf.HttpProfile.ReqTimeout = 0 // no http.Client timeout: Delete's context deadline is the one timeout
+	cpf.Language = "en-US"
+	cpf.DisableRegionBreaker = true // never reroute to a backup domain behind the operator's back
+	cpf.RateLimitExceededMaxRetries = 0
+	cpf.NetworkFailureMaxRetries = 0
+	cpf.UnsafeRetryOnConnectionFailure = false
+	// NewCommonClient builds its own http.Client (unless something set the SDK's package-level
+	// DefaultHttpClient, which reaper never does); we only swap its transport.
+	sdk := common.NewCommonClient(common.NewCredential(cfg.SecretID, cfg.SecretKey), cfg.Region, cpf)
+	sdk.WithHttpTransport(newTransport(base))
+	sdk.WithRequestClient("reaper")
+
+	return &Client{
+		sdk:      sdk,
+		subAppID: cfg.SubAppID,
+		timeout:  timeout,
+		table:    providers.NewTable(DefaultCodes()).Override(cfg.Codes),
+		secrets:  []string{cfg.SecretKey, cfg.SecretID},
+	}, nil
+}
+
+func notPrintable(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
+
+// parseEndpoint turns Config.Endpoint into the SDK's host and scheme ("HTTPS" or "HTTP").
+func parseEndpoint(ep string) (host, scheme string, err error) {
+	if ep == "" {
+		return DefaultEndpoint, "HTTPS", nil
+	}
+	if !strings.Contains(ep, "://") {
+		ep = "https://" + ep
+	}
+	u, err := url.Parse(ep)
+	if err != nil {
+		return "", "", fmt.Errorf("vod: config: Endpoint %q is not a host or URL", ep)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", "", fmt.Errorf("vod: config: Endpoint scheme %q must be http or https", u.Scheme)
+	case u.Host == "":
+		return "", "", fmt.Errorf("vod: config: Endpoint %q has no host", ep)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/"):
+		// API 3.0 lives at "/" and the signature covers "/" only.
+		return "", "", fmt.Errorf("vod: config: Endpoint %q must be a bare host, without path, query or user", ep)
+	}
+	return u.Host, strings.ToUpper(u.Scheme), nil
+}
+
+// Provider returns providers.VOD.
+func (c *Client) Provider() providers.Name { return providers.VOD }
+
+// Delete calls DeleteMedia for the target: the whole media, or only t.DeleteParts. A target without
+// a SubAppID gets Config.SubAppID. An invalid target fails with Class Fatal and Code "InvalidTarget"
+// before any request.
+func (c *Client) Delete(ctx context.Context, t providers.Target) (providers.Result, error) {
+	if t.SubAppID == 0 {
+		t.SubAppID = c.subAppID
+	}
+	if err := validate(t); err != nil {
+		return providers.Result{}, &providers.Error{Provider: providers.VOD, Class: providers.Fatal,
+			Code: "InvalidTarget", Message: err.Error()}
+	}
+
+	req := tchttp.NewCommonRequest(service, APIVersion, action)
+	if err := req.SetActionParameters(actionParameters(t)); err != nil {
+		return providers.Result{}, &providers.Error{Provider: providers.VOD, Class: providers.Fatal,
+			Code: "InvalidTarget", Message: err.Error()}
+	}
+	ctx, cancel := providers.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	ex := &exchange{}
+	req.SetContext(withExchange(ctx, ex))
+	resp := tchttp.NewCommonResponse()
+	err := c.sdk.Send(req, resp)
+	ex.close()
+	if err != nil {
+		return providers.Result{}, c.classify(ctx, ex, err)
+	}
+	var out struct {
+		Response struct {
+			RequestID string `json:"RequestId"`
+		}
+	}
+	_ = json.Unmarshal(resp.GetBody(), &out) // the SDK already parsed it; an absent id stays empty
+	return providers.Result{RequestID: out.Response.RequestID}, nil
+}
+
+func validate(t providers.Target) error {
+	if t.Provider != providers.VOD {
+		return fmt.Errorf("provider %q is not %s", t.Provider, providers.VOD)
+	}
+	return t.Validate()
+}
+
+// actionParameters is the DeleteMedia body: FileId, SubAppId when set, DeleteParts when any. Values
+// keep their Go types (SubAppId a uint64), so the SDK marshals them without a float round trip.
+func actionParameters(t providers.Target) map[string]any {
+	p := map[string]any{"FileId": t.FileID}
+	if t.SubAppID != 0 {
+		p["SubAppId"] = t.SubAppID
+	}
+	if len(t.DeleteParts) > 0 {
+		parts := make([]map[string]any, len(t.DeleteParts))
+		for i, dp := range t.DeleteParts {
+			parts[i] = map[string]any{"Type": dp.Type, "Definition": dp.Definition}
+		}
+		p["DeleteParts"] = parts
+	}
+	return p
+}
+
+// classify turns the SDK's error into a *providers.Error. A code from the service is looked up in
+// the table. The SDK's own ClientError.* codes mean either no response (transport error: retry, or
+// the context's cancellation or deadline) or a response it could not read or parse, which is
+// classified by HTTP status.
+func (c *Client) classify(ctx context.Context, ex *exchange, err error) error {
+	status, header, tooLarge := ex.result()
+	var sdkErr *tcerr.TencentCloudSDKError
+	isSDK := errors.As(err, &sdkErr)
+	if isSDK && !strings.HasPrefix(sdkErr.Code, "ClientError") {
+		pe := &providers.Error{
+			Provider:   providers.VOD,
+			HTTPStatus: status,
+			Code:       sdkErr.Code,
+			Message:    providers.Redact(sdkErr.Message, c.secrets...),
+			RequestID:  sdkErr.RequestId,
+			Class:      c.table.Classify(status, sdkErr.Code),
+		}
+		if pe.Class == providers.Throttled {
+			pe.RetryAfter = providers.ParseRetryAfter(header, time.Now())
+		}
+		return pe
+	}
+	if status == 0 || ctx.Err() != nil {
+		cause := err
+		if isSDK && sdkErr.Unwrap() != nil {
+			cause = sdkErr.Unwrap() // the net/http error, which wraps context.Canceled or DeadlineExceeded
+		} else if ctx.Err() != nil {
+			cause = fmt.Errorf("reading the response: %w", ctx.Err())
+		}
+		return providers.TransportError(providers.VOD, cause, c.secrets...)
+	}
+	pe := &providers.Error{Provider: providers.VOD, HTTPStatus: status, Class: c.table.Classify(status, "")}
+	if isSDK {
+		pe.Code, pe.Message = sdkErr.Code, brief(providers.Redact(sdkErr.Message, c.secrets...))
+	} else {
+		pe.Message = brief(providers.Redact(err.Error(), c.secrets...))
+	}
+	if tooLarge {
+		pe.Err = providers.ErrBodyTooLarge
+	}
+	if pe.Class == providers.Throttled {
+		pe.RetryAfter = providers.ParseRetryAfter(header, time.Now())
+	}
+	return pe
+}
+
+// brief shortens the SDK's parse-failure messages, which quote the whole response body, to one line
+// of at most 300 bytes.
+func brief(s string) string {
+	const max = 300
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
