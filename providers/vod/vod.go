@@ -1,6 +1,7 @@
-// Package vod deletes media at Tencent Cloud VOD with the DeleteMedia API (version 2018-07-17), signed
-// with TC3-HMAC-SHA256 by Tencent's official Go SDK (its common module: the generic client, since the
-// SDK's vod module is not needed for one action).
+// Package vod deletes media at Tencent Cloud VOD with the DeleteMedia API (version 2018-07-17), and
+// finds the media a retention policy selects with SearchMedia (search.go). Requests are signed with
+// TC3-HMAC-SHA256 by Tencent's official Go SDK (its common module: the generic client, since the SDK's
+// vod module is not needed for two actions).
 //
 // The SDK's own retries and region breaker are turned off: reaper's pipeline decides on retries from
 // the classified error. API 3.0 reports errors in the JSON body, usually with HTTP 200, so an error is
@@ -37,11 +38,11 @@ const (
 	IntlEndpoint = "vod.intl.tencentcloudapi.com"
 	// DefaultTimeout is the per-request timeout when Config.Timeout is zero.
 	DefaultTimeout = 30 * time.Second
-	// APIVersion is the DeleteMedia API version.
+	// APIVersion is the VOD API version of DeleteMedia and SearchMedia.
 	APIVersion = "2018-07-17"
 
-	service = "vod"
-	action  = "DeleteMedia"
+	service      = "vod"
+	actionDelete = "DeleteMedia"
 )
 
 // Config configures a Client. Zero values are the documented defaults.
@@ -183,28 +184,53 @@ func (c *Client) Delete(ctx context.Context, t providers.Target) (providers.Resu
 			Code: "InvalidTarget", Message: err.Error()}
 	}
 
-	req := tchttp.NewCommonRequest(service, APIVersion, action)
-	if err := req.SetActionParameters(actionParameters(t)); err != nil {
-		return providers.Result{}, &providers.Error{Provider: providers.VOD, Class: providers.Fatal,
-			Code: "InvalidTarget", Message: err.Error()}
-	}
-	ctx, cancel := providers.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	ex := &exchange{}
-	req.SetContext(withExchange(ctx, ex))
-	resp := tchttp.NewCommonResponse()
-	err := c.sdk.Send(req, resp)
-	ex.close()
+	body, err := c.send(ctx, actionDelete, actionParameters(t))
 	if err != nil {
-		return providers.Result{}, c.classify(ctx, ex, err)
+		return providers.Result{}, err
 	}
 	var out struct {
 		Response struct {
 			RequestID string `json:"RequestId"`
 		}
 	}
-	_ = json.Unmarshal(resp.GetBody(), &out) // the SDK already parsed it; an absent id stays empty
+	_ = json.Unmarshal(body, &out) // the SDK already parsed it; an absent id stays empty
 	return providers.Result{RequestID: out.Response.RequestID}, nil
+}
+
+// send calls one API 3.0 action of VOD with params as its JSON body, under the per-request timeout,
+// and returns the response body of a success or the classified *providers.Error. Delete and Search
+// share it, so both sign, cap, record and classify their exchanges the same way.
+func (c *Client) send(ctx context.Context, action string, params map[string]any) ([]byte, error) {
+	req := tchttp.NewCommonRequest(service, APIVersion, action)
+	if err := req.SetActionParameters(params); err != nil {
+		return nil, &providers.Error{Provider: providers.VOD, Class: providers.Fatal,
+			Code: "InvalidParameters", Message: err.Error()}
+	}
+	ctx, cancel := providers.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	ex := &exchange{}
+	req.SetContext(withExchange(ctx, ex))
+	resp := &rawResponse{BaseResponse: &tchttp.BaseResponse{}}
+	err := c.sdk.Send(req, resp)
+	ex.close()
+	if err != nil {
+		return nil, c.classify(ctx, ex, err)
+	}
+	return resp.body, nil
+}
+
+// rawResponse keeps a success body as it arrived; the caller decodes it into its own types. (The
+// SDK's CommonResponse decodes into a map and encodes it again on GetBody, which costs more than the
+// rest of a SearchMedia page.) The SDK has already checked the body for an error by then.
+type rawResponse struct {
+	*tchttp.BaseResponse
+	body []byte
+}
+
+// UnmarshalJSON is how the SDK hands over the body.
+func (r *rawResponse) UnmarshalJSON(b []byte) error {
+	r.body = append(r.body[:0], b...)
+	return nil
 }
 
 func validate(t providers.Target) error {

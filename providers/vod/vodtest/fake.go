@@ -4,9 +4,9 @@
 // service verifies them, and answers of the form {"Response":{...,"RequestId":"..."}}, errors included,
 // with HTTP 200.
 //
-// It implements DeleteMedia over an inventory of media per sub-application, each with its parts
-// (original file, transcodes by template, ...) and the metadata a later SearchMedia will filter on. It
-// counts calls per target and injects faults through a faults.Injector.
+// It implements DeleteMedia and SearchMedia (search.go) over an inventory of media per sub-application,
+// each with its parts (original file, transcodes by template, ...) and the metadata SearchMedia filters
+// on. It counts calls (per target for DeleteMedia) and injects faults through a faults.Injector.
 package vodtest
 
 import (
@@ -35,8 +35,10 @@ const (
 	Service = "vod"
 	// Version is the only X-TC-Version the fake accepts.
 	Version = "2018-07-17"
-	// ActionDeleteMedia is the one action implemented.
+	// ActionDeleteMedia deletes a media or some of its parts.
 	ActionDeleteMedia = "DeleteMedia"
+	// ActionSearchMedia lists media by filters, creation time and page.
+	ActionSearchMedia = "SearchMedia"
 	// MaxSkew is how far X-TC-Timestamp may be from the fake's clock, either way, before the request
 	// is refused with AuthFailure.SignatureExpire.
 	MaxSkew = 5 * time.Minute
@@ -87,6 +89,7 @@ type Fake struct {
 	subApps map[uint64]bool
 
 	deleted atomic.Int64
+	search  searchState
 }
 
 // New returns an empty fake.
@@ -238,12 +241,17 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	action := r.Header.Get("X-TC-Action")
 	var req deleteRequest
+	var query searchRequest
 	var paramErr *apiError
-	if action == ActionDeleteMedia {
+	switch action {
+	case ActionDeleteMedia:
 		req, paramErr = parseDeleteMedia(r, body)
 		if paramErr == nil {
 			f.count(req.target().Key())
 		}
+	case ActionSearchMedia:
+		f.search.calls.Add(1)
+		query, paramErr = parseSearchMedia(r, body)
 	}
 
 	d := f.faults.Decide()
@@ -274,6 +282,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusOK, paramErr)
 		return
 	}
+	if action == ActionSearchMedia {
+		f.serveSearch(w, query)
+		return
+	}
 	if e := f.deleteMedia(req); e != nil {
 		writeError(w, http.StatusOK, e)
 		return
@@ -302,7 +314,7 @@ func checkCommon(r *http.Request, action string) *apiError {
 	switch {
 	case action == "":
 		return errorf("MissingParameter", "The request is missing a required parameter `Action`.")
-	case action != ActionDeleteMedia:
+	case action != ActionDeleteMedia && action != ActionSearchMedia:
 		return errorf("InvalidAction", "The requested action `%s` does not exist.", action)
 	}
 	switch v := r.Header.Get("X-TC-Version"); {
