@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/jobstest"
+	"github.com/reaper-media/reaper/providers"
+	"github.com/reaper-media/reaper/providers/faults"
+)
+
+// demoFaults is the demo's realistic fault mix, in each provider's own wire format.
+func demoFaults(s *jobstest.Stack, outage time.Duration) {
+	now := time.Now()
+	mss := s.Faults(providers.MSS)
+	mss.SetErrorRate(0.05, faults.Fault{Status: 500, Code: "MSS.00000004", Message: "Internal Error"})
+	mss.SetOutage(now, now.Add(outage)) // MetaStudio is down as the demo starts
+	smh := s.Faults(providers.SMH)
+	smh.SetThrottle(100) // SMH throttles at 100 requests/second (429 RateLimitExceeded)
+	smh.SetErrorRate(0.02, faults.Fault{Status: 503, Code: "ServerOverloaded", Message: "Server overloaded."})
+	vod := s.Faults(providers.VOD)
+	vod.SetErrorRate(0.04, faults.Fault{Code: "InternalError", Message: "Internal error."},
+		faults.Fault{Code: "RequestLimitExceeded", Message: "The number of requests exceeds the frequency limit."})
+	for _, n := range providers.Names {
+		s.Faults(n).SetLatency(2*time.Millisecond, 8*time.Millisecond)
+	}
+}
+
+// callCounter is the demo's observer: provider calls by class.
+type callCounter struct {
+	mu    sync.Mutex
+	calls map[providers.Name]map[providers.Class]int
+}
+
+func (c *callCounter) Outcome(providers.Name, jobs.Outcome)      {}
+func (c *callCounter) RateLimited(providers.Name, time.Duration) {}
+func (c *callCounter) Call(p providers.Name, cl providers.Class, _ string, _ time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls[p] == nil {
+		c.calls[p] = map[providers.Class]int{}
+	}
+	c.calls[p][cl]++
+}
+
+func runDemo(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "demo", "[--files N] [--outage D]")
+	files := fs.Int("files", 1000, "files per provider (3 providers)")
+	outage := fs.Duration("outage", 3*time.Second, "MetaStudio outage at the start")
+	timeout := fs.Duration("timeout", 55*time.Second, "give up after this long")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		return fmt.Errorf("embedded redis: %w", err)
+	}
+	defer mr.Close()
+	stack, err := jobstest.StartStack(jobstest.StackOptions{RecycleBin: true, Seed: 42})
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+	cfg, err := stack.Config("redis://" + mr.Addr() + "/0")
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	p := newPipeline(cfg, rdb)
+
+	fmt.Fprintf(e.stdout, "reaper demo: embedded Redis at %s; fakes: mss %s, smh %s, vod %s\n", mr.Addr(),
+		stack.URL[providers.MSS], stack.URL[providers.SMH], stack.URL[providers.VOD])
+	fmt.Fprintf(e.stdout, "fault mix: mss 5%% MSS.00000004 and a %s outage now; smh throttled at 100/s and 2%% 503; vod 4%% InternalError/RequestLimitExceeded; 5%% of files already gone\n", *outage)
+	targets := stack.Targets(*files, 20)
+	demoFaults(stack, *outage)
+
+	counter := &callCounter{calls: map[providers.Name]map[providers.Class]int{}}
+	log := newLogger(e.stderr, slog.LevelError)
+	h, srv, err := p.workerParts(log, counter)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	sum, err := p.producer.Submit(ctx, jobs.BatchMeta{SubmittedBy: defaultSubmitter(), Source: "demo"}, slices.Values(targets), nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "enqueued %d deletions as batch %s in %s\n", sum.Enqueued, sum.Batch, time.Since(start).Round(time.Millisecond))
+	if err := srv.Start(jobs.Mux(h)); err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+
+	// A live line on a terminal; a line a second when the output is a file or pipe.
+	live, lastLine := isTerminal(e.stderr), time.Time{}
+	b, err := waitBatch(ctx, p.store, sum.Batch, 200*time.Millisecond, func(b jobs.BatchInfo) {
+		line := fmt.Sprintf("%5.1fs  %d/%d done  deleted %d  recycled %d  already gone %d  failed %d",
+			time.Since(start).Seconds(), b.Terminal, b.Total, b.Counts[jobs.Deleted], b.Counts[jobs.Recycled],
+			b.Counts[jobs.AlreadyGone], b.Counts[jobs.Failed])
+		switch {
+		case live:
+			fmt.Fprintf(e.stderr, "\r%s   ", line)
+		case time.Since(lastLine) >= time.Second || b.Done():
+			fmt.Fprintln(e.stderr, line)
+			lastLine = time.Now()
+		}
+	})
+	if live {
+		fmt.Fprintln(e.stderr)
+	}
+	if err != nil {
+		return fmt.Errorf("batch not finished: %w (%d of %d done)", err, b.Terminal, b.Total)
+	}
+	elapsed := time.Since(start)
+	srv.Shutdown()
+
+	// Outcomes per provider, from the records.
+	table := map[providers.Name]map[jobs.Outcome]int{}
+	if err := p.store.Records(ctx, sum.Batch, func(r jobs.Record) error {
+		if table[r.Provider] == nil {
+			table[r.Provider] = map[jobs.Outcome]int{}
+		}
+		table[r.Provider][r.Outcome]++
+		return nil
+	}); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\nprovider\tdeleted\trecycled\talready_gone\tfailed\tcancelled\tcalls\tretried\tthrottled\t")
+	counter.mu.Lock()
+	for _, n := range providers.Names {
+		o, c := table[n], counter.calls[n]
+		total := 0
+		for _, v := range c {
+			total += v
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", n, o[jobs.Deleted], o[jobs.Recycled], o[jobs.AlreadyGone],
+			o[jobs.Failed], o[jobs.Cancelled], total, c[providers.Retry], c[providers.Throttled])
+	}
+	counter.mu.Unlock()
+	_ = tw.Flush()
+	fmt.Fprintf(e.stdout, "\n%d files in %s (%.0f/s); checking every file against the fakes...\n", len(targets),
+		elapsed.Round(time.Millisecond), float64(len(targets))/elapsed.Seconds())
+	if err := stack.Verify(ctx, p.store, sum.Batch, targets); err != nil {
+		return fmt.Errorf("discrepancies:\n%w", err)
+	}
+	fmt.Fprintf(e.stdout, "ok: every file is gone at its fake and has exactly one recorded outcome (reaper report --batch %s would list them)\n", sum.Batch)
+	return nil
+}

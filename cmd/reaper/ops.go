@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/providers"
+)
+
+func runRetry(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "retry", "--batch ID")
+	cfgPath := configFlag(fs, e)
+	batch := fs.String("batch", "", "batch `id` whose failed targets to re-enqueue (required)")
+	by := fs.String("submitted-by", defaultSubmitter(), "who submits the new batch")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *batch == "" {
+		return errors.New("--batch is required")
+	}
+	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	sum, err := p.producer.RetryFailed(ctx, *batch, jobs.BatchMeta{SubmittedBy: *by})
+	if err != nil {
+		return err
+	}
+	return printSummary(e, sum)
+}
+
+func runCancel(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "cancel", "--batch ID")
+	cfgPath := configFlag(fs, e)
+	batch := fs.String("batch", "", "batch `id` to stop (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *batch == "" {
+		return errors.New("--batch is required")
+	}
+	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	n, err := p.admin.Cancel(ctx, *batch)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "batch %s cancelled: %d queued tasks removed and recorded cancelled; in-flight deletes finish and are recorded as they end\n", *batch, n)
+	return nil
+}
+
+func runPause(ctx context.Context, e *env, args []string) error {
+	return pauseResume(ctx, e, args, true)
+}
+
+func runResume(ctx context.Context, e *env, args []string) error {
+	return pauseResume(ctx, e, args, false)
+}
+
+func pauseResume(ctx context.Context, e *env, args []string, pause bool) error {
+	name := map[bool]string{true: "pause", false: "resume"}[pause]
+	fs := newFlags(e, name, "--provider P")
+	cfgPath := configFlag(fs, e)
+	provider := fs.String("provider", "", "mss, smh or vod (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	n, err := providers.ParseName(*provider)
+	if err != nil {
+		return fmt.Errorf("--provider: %w", err)
+	}
+	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if pause {
+		err = p.admin.Pause(n)
+	} else {
+		err = p.admin.Resume(n)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s queue %sd\n", n, name)
+	return nil
+}

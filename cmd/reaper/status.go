@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/providers"
+)
+
+// batchStatus is the JSON form of `status --batch`.
+type batchStatus struct {
+	Batch       string           `json:"batch"`
+	CreatedAt   time.Time        `json:"created_at"`
+	SubmittedBy string           `json:"submitted_by"`
+	Source      string           `json:"source"`
+	Note        string           `json:"note,omitempty"`
+	Sealed      bool             `json:"sealed"`
+	Cancelled   bool             `json:"cancelled"`
+	Done        bool             `json:"done"`
+	Total       int64            `json:"total"`
+	Duplicates  int64            `json:"duplicates"`
+	Pending     int64            `json:"pending"`
+	Outcomes    map[string]int64 `json:"outcomes"`
+	RatePerSec  float64          `json:"rate_per_sec"`
+	ETASeconds  float64          `json:"eta_seconds"`
+}
+
+func toStatus(b jobs.BatchInfo) batchStatus {
+	s := batchStatus{Batch: b.ID, CreatedAt: b.CreatedAt, SubmittedBy: b.SubmittedBy, Source: b.Source, Note: b.Note,
+		Sealed: b.Sealed, Cancelled: b.Cancelled, Done: b.Done(), Total: b.Total, Duplicates: b.Duplicates,
+		Pending: b.Pending(), Outcomes: map[string]int64{}, RatePerSec: b.Rate(), ETASeconds: b.ETA().Seconds()}
+	for _, o := range jobs.Outcomes {
+		s.Outcomes[string(o)] = b.Counts[o]
+	}
+	return s
+}
+
+func runStatus(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "status", "[--batch ID] [--json]")
+	cfgPath := configFlag(fs, e)
+	batch := fs.String("batch", "", "batch `id`; without it, the queues and the most recent batches")
+	asJSON := fs.Bool("json", false, "print JSON")
+	recent := fs.Int("recent", 10, "how many recent batches to list without --batch")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+
+	if *batch != "" {
+		b, err := p.store.Batch(ctx, *batch)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(e.stdout).Encode(toStatus(b))
+		}
+		printBatch(e, b)
+		return nil
+	}
+
+	queues, err := p.admin.Queues()
+	if err != nil {
+		return err
+	}
+	ids, err := p.store.Batches(ctx, int64(*recent))
+	if err != nil {
+		return err
+	}
+	var batches []batchStatus
+	for _, id := range ids {
+		if b, err := p.store.Batch(ctx, id); err == nil {
+			batches = append(batches, toStatus(b))
+		}
+	}
+	if *asJSON {
+		type queue struct {
+			Provider  providers.Name `json:"provider"`
+			Pending   int            `json:"pending"`
+			Active    int            `json:"active"`
+			Scheduled int            `json:"scheduled"`
+			Retry     int            `json:"retry"`
+			Paused    bool           `json:"paused"`
+			LatencyS  float64        `json:"latency_seconds"`
+		}
+		var qs []queue
+		for _, q := range queues {
+			qs = append(qs, queue{q.Provider, q.Pending, q.Active, q.Scheduled, q.Retry, q.Paused, q.Latency.Seconds()})
+		}
+		return json.NewEncoder(e.stdout).Encode(map[string]any{"queues": qs, "batches": batches})
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "QUEUE\tPENDING\tACTIVE\tSCHEDULED\tRETRY\tPAUSED\tLATENCY")
+	for _, q := range queues {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%v\t%s\n", q.Provider, q.Pending, q.Active, q.Scheduled, q.Retry, q.Paused, q.Latency.Round(time.Second))
+	}
+	fmt.Fprintln(tw, "\nBATCH\tCREATED\tTOTAL\tPENDING\tDELETED\tRECYCLED\tGONE\tFAILED\tCANCELLED\tDONE")
+	for _, b := range batches {
+		o := b.Outcomes
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\n", b.Batch, b.CreatedAt.Local().Format(time.DateTime), b.Total, b.Pending,
+			o["deleted"], o["recycled"], o["already_gone"], o["failed"], o["cancelled"], b.Done)
+	}
+	return tw.Flush()
+}
+
+func printBatch(e *env, b jobs.BatchInfo) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "batch\t%s\n", b.ID)
+	fmt.Fprintf(tw, "submitted\t%s by %s (%s)\n", b.CreatedAt.Local().Format(time.DateTime), b.SubmittedBy, b.Source)
+	if b.Note != "" {
+		fmt.Fprintf(tw, "note\t%s\n", b.Note)
+	}
+	state := "running"
+	switch {
+	case b.Done():
+		state = "done"
+	case !b.Sealed:
+		state = "enqueueing (or the enqueue stopped early)"
+	}
+	if b.Cancelled {
+		state += ", cancelled"
+	}
+	fmt.Fprintf(tw, "state\t%s\n", state)
+	fmt.Fprintf(tw, "total\t%d (%d duplicates not enqueued)\n", b.Total, b.Duplicates)
+	for _, o := range jobs.Outcomes {
+		fmt.Fprintf(tw, "%s\t%d\n", o, b.Counts[o])
+	}
+	fmt.Fprintf(tw, "pending\t%d\n", b.Pending())
+	if r := b.Rate(); r > 0 {
+		fmt.Fprintf(tw, "rate\t%.1f/s\n", r)
+		if eta := b.ETA(); eta > 0 {
+			fmt.Fprintf(tw, "eta\t%s\n", eta.Round(time.Second))
+		}
+	}
+	_ = tw.Flush()
+}
+
+func runWait(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "wait", "--batch ID [--timeout D]")
+	cfgPath := configFlag(fs, e)
+	batch := fs.String("batch", "", "batch `id` (required)")
+	timeout := fs.Duration("timeout", 0, "give up after this long and exit 2 (0 waits forever)")
+	interval := fs.Duration("interval", 500*time.Millisecond, "how often to poll")
+	quiet := fs.Bool("quiet", false, "no progress line")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *batch == "" {
+		return errors.New("--batch is required")
+	}
+	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	b, err := waitBatch(ctx, p.store, *batch, *interval, func(b jobs.BatchInfo) {
+		if !*quiet && isTerminal(e.stderr) {
+			fmt.Fprintf(e.stderr, "\r%s: %d/%d done, %d failed", b.ID, b.Terminal, b.Total, b.Counts[jobs.Failed])
+		}
+	})
+	if !*quiet && isTerminal(e.stderr) {
+		fmt.Fprintln(e.stderr)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &exitError{code: 2, msg: fmt.Sprintf("timed out: %d of %d tasks still pending", b.Pending(), b.Total)}
+	}
+	if err != nil {
+		return err
+	}
+	printBatch(e, b)
+	if n := b.Counts[jobs.Failed]; n > 0 {
+		return &exitError{code: 1, msg: fmt.Sprintf("%d targets failed (reaper report --batch %s --only failed)", n, b.ID)}
+	}
+	return nil
+}
+
+// waitBatch polls until the batch is done or ctx ends, returning the last state seen.
+func waitBatch(ctx context.Context, s *jobs.Store, id string, every time.Duration, tick func(jobs.BatchInfo)) (jobs.BatchInfo, error) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var last jobs.BatchInfo
+	for {
+		b, err := s.Batch(context.WithoutCancel(ctx), id)
+		if err != nil {
+			return last, err
+		}
+		last = b
+		if tick != nil {
+			tick(b)
+		}
+		if b.Done() {
+			return b, nil
+		}
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func runReport(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "report", "--batch ID [--format jsonl|csv] [--only OUTCOME]")
+	cfgPath := configFlag(fs, e)
+	batch := fs.String("batch", "", "batch `id` (required)")
+	format := fs.String("format", "jsonl", "jsonl or csv")
+	only := fs.String("only", "", "only rows with this outcome (failed, deleted, recycled, already_gone, cancelled)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *batch == "" {
+		return errors.New("--batch is required")
+	}
+	if *format != "jsonl" && *format != "csv" {
+		return fmt.Errorf("--format must be jsonl or csv, got %q", *format)
+	}
+	if *only != "" && !validOutcome(*only) {
+		return fmt.Errorf("--only: unknown outcome %q", *only)
+	}
+	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if _, err := p.store.Batch(ctx, *batch); err != nil {
+		return err
+	}
+	return writeReport(ctx, p.store, *batch, *format, jobs.Outcome(*only), e.stdout)
+}
+
+func validOutcome(s string) bool {
+	for _, o := range jobs.Outcomes {
+		if string(o) == s {
+			return true
+		}
+	}
+	return false
+}
+
+// reportColumns are the CSV report's columns, in order.
+var reportColumns = []string{"batch", "provider", "key", "outcome", "recycled_item_id", "http_status", "code", "message",
+	"request_id", "attempts", "first_attempt", "last_attempt", "target"}
+
+// writeReport streams a batch's records as JSONL or CSV, one row per target.
+func writeReport(ctx context.Context, s *jobs.Store, batch, format string, only jobs.Outcome, w io.Writer) error {
+	var cw *csv.Writer
+	enc := json.NewEncoder(w)
+	if format == "csv" {
+		cw = csv.NewWriter(w)
+		if err := cw.Write(reportColumns); err != nil {
+			return err
+		}
+	}
+	err := s.Records(ctx, batch, func(r jobs.Record) error {
+		if only != "" && r.Outcome != only {
+			return nil
+		}
+		if cw == nil {
+			return enc.Encode(r)
+		}
+		target, _ := json.Marshal(r.Target)
+		return cw.Write([]string{r.Batch, string(r.Provider), r.Key, string(r.Outcome), optInt(r.RecycledItemID),
+			optInt(int64(r.HTTPStatus)), r.Code, r.Message, r.RequestID, strconv.Itoa(r.Attempts),
+			r.FirstAttempt.UTC().Format(time.RFC3339Nano), r.LastAttempt.UTC().Format(time.RFC3339Nano), string(target)})
+	})
+	if cw != nil {
+		cw.Flush()
+		if err == nil {
+			err = cw.Error()
+		}
+	}
+	return err
+}
+
+func optInt(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
+}

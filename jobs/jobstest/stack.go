@@ -1,0 +1,235 @@
+package jobstest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/providers"
+	"github.com/reaper-media/reaper/providers/faults"
+	"github.com/reaper-media/reaper/providers/mss/msstest"
+	"github.com/reaper-media/reaper/providers/providertest"
+	"github.com/reaper-media/reaper/providers/smh/smhtest"
+	"github.com/reaper-media/reaper/providers/vod/vodtest"
+)
+
+// Credentials are what the three fakes accept and a config pointing at them uses. They are test values,
+// not secrets, but reaper still treats them as secrets (they never reach logs or errors).
+type Credentials struct {
+	MSSAK, MSSSK, MSSProject  string
+	SMHLibrary, SMHSecret     string
+	VODSecretID, VODSecretKey string
+	VODSubApp                 uint64
+}
+
+// DefaultCredentials are the fakes' built-in credentials, used by the demo and by `reaper fakes` when
+// the REAPER_* variables are unset.
+func DefaultCredentials() Credentials {
+	return Credentials{
+		MSSAK: "REAPERFAKEMSSAK00000", MSSSK: "reaperFakeMssSecretKey0000000000000000000", MSSProject: "0123456789abcdef0123456789abcdef",
+		SMHLibrary: smhtest.DefaultLibraryID, SMHSecret: smhtest.DefaultLibrarySecret,
+		VODSecretID: vodtest.DefaultSecretID, VODSecretKey: vodtest.DefaultSecretKey, VODSubApp: 1,
+	}
+}
+
+// CredentialsFromEnv overlays the REAPER_* credential variables on the defaults, so `reaper fakes`
+// accepts exactly what a reaper deployment with the same environment sends.
+func CredentialsFromEnv(getenv func(string) string) Credentials {
+	c := DefaultCredentials()
+	set := func(dst *string, name string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.MSSAK, "REAPER_MSS_AK")
+	set(&c.MSSSK, "REAPER_MSS_SK")
+	set(&c.MSSProject, "REAPER_MSS_PROJECT_ID")
+	set(&c.SMHLibrary, "REAPER_SMH_LIBRARY_ID")
+	set(&c.SMHSecret, "REAPER_SMH_LIBRARY_SECRET")
+	set(&c.VODSecretID, "REAPER_VOD_SECRET_ID")
+	set(&c.VODSecretKey, "REAPER_VOD_SECRET_KEY")
+	if v, err := strconv.ParseUint(getenv("REAPER_VOD_SUB_APP_ID"), 10, 64); err == nil && v > 0 {
+		c.VODSubApp = v
+	}
+	return c
+}
+
+// Env returns the REAPER_* variables a reaper process needs to talk to the fakes.
+func (c Credentials) Env() map[string]string {
+	return map[string]string{
+		"REAPER_MSS_AK": c.MSSAK, "REAPER_MSS_SK": c.MSSSK, "REAPER_MSS_PROJECT_ID": c.MSSProject,
+		"REAPER_SMH_LIBRARY_ID": c.SMHLibrary, "REAPER_SMH_LIBRARY_SECRET": c.SMHSecret,
+		"REAPER_VOD_SECRET_ID": c.VODSecretID, "REAPER_VOD_SECRET_KEY": c.VODSecretKey,
+		"REAPER_VOD_SUB_APP_ID": strconv.FormatUint(c.VODSubApp, 10),
+	}
+}
+
+// Stack is the three provider fakes served on loopback: what the demo, `reaper fakes`, the integration
+// tests and the benchmarks run against.
+type Stack struct {
+	MSS   *msstest.Fake
+	SMH   *smhtest.Fake
+	VOD   *vodtest.Fake
+	Creds Credentials
+	// URL is each fake's base URL (http://127.0.0.1:port).
+	URL     map[providers.Name]string
+	servers []*http.Server
+}
+
+// StackOptions configures StartStack.
+type StackOptions struct {
+	Creds Credentials
+	// Addr is each fake's listen address; default 127.0.0.1:0 (a free port).
+	Addr map[providers.Name]string
+	// RecycleBin turns the SMH library's recycle bin on (deletes answer 200 recycledItemId).
+	RecycleBin bool
+	Seed       uint64
+}
+
+// StartStack starts the three fakes. Close stops them.
+func StartStack(o StackOptions) (*Stack, error) {
+	c := o.Creds
+	if c == (Credentials{}) {
+		c = DefaultCredentials()
+	}
+	s := &Stack{
+		Creds: c,
+		MSS:   msstest.New(msstest.Options{Keys: map[string]string{c.MSSAK: c.MSSSK}, Projects: []string{c.MSSProject}, Seed: o.Seed}),
+		SMH: smhtest.New(smhtest.Options{Seed: o.Seed + 1, Libraries: map[string]smhtest.Library{
+			c.SMHLibrary: {Secret: c.SMHSecret, RecycleBin: o.RecycleBin}}}),
+		VOD: vodtest.New(vodtest.Options{Seed: o.Seed + 2, SubAppIDs: []uint64{c.VODSubApp},
+			Credentials: []vodtest.Credential{{SecretID: c.VODSecretID, SecretKey: c.VODSecretKey}}}),
+		URL: map[providers.Name]string{},
+	}
+	for _, n := range providers.Names {
+		addr := o.Addr[n]
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("%s fake: %w", n, err)
+		}
+		srv := &http.Server{Handler: s.Fake(n), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		s.servers = append(s.servers, srv)
+		s.URL[n] = "http://" + l.Addr().String()
+	}
+	return s, nil
+}
+
+// Close stops the fakes' servers.
+func (s *Stack) Close() {
+	for _, srv := range s.servers {
+		_ = srv.Close()
+	}
+}
+
+// Fake returns provider n's fake.
+func (s *Stack) Fake(n providers.Name) providertest.Fake {
+	switch n {
+	case providers.MSS:
+		return s.MSS
+	case providers.SMH:
+		return s.SMH
+	default:
+		return s.VOD
+	}
+}
+
+// Faults returns provider n's fault injector.
+func (s *Stack) Faults(n providers.Name) *faults.Injector { return s.Fake(n).Faults() }
+
+// Config returns a validated config with all three providers enabled at the fakes and Redis at
+// redisURL, with quick retries and breakers suited to tests and the demo.
+func (s *Stack) Config(redisURL string) (*config.Config, error) {
+	env := s.Creds.Env()
+	env["REAPER_REDIS_URL"] = redisURL
+	env["REAPER_MSS_ENDPOINT"] = s.URL[providers.MSS]
+	env["REAPER_SMH_ENDPOINT"] = s.URL[providers.SMH]
+	env["REAPER_VOD_ENDPOINT"] = s.URL[providers.VOD]
+	cfg, err := config.Parse([]byte(`
+worker: {concurrency: 32, rate_limit_max_wait: 1s, shutdown_timeout: 5s}
+retry: {max_attempts: 6, base_delay: 50ms, max_delay: 1s, throttle_delay: 200ms}
+breaker: {consecutive_failures: 5, open_timeout: 1s, interval: 10s}
+providers:
+  mss: {enabled: true, rate_limit: 5000, timeout: 5s}
+  smh: {enabled: true, rate_limit: 5000, timeout: 5s}
+  vod: {enabled: true, rate_limit: 5000, timeout: 5s}
+`))
+	if err != nil {
+		return nil, err
+	}
+	return config.FromParsed(cfg, func(k string) string { return env[k] })
+}
+
+// Targets returns n distinct targets per provider, in provider order, and adds to the fakes all but
+// every goneEvery-th (those are "already gone"; goneEvery 0 adds all).
+func (s *Stack) Targets(n, goneEvery int) []providers.Target {
+	c := s.Creds
+	var out []providers.Target
+	for i := range n {
+		ts := []providers.Target{
+			{Provider: providers.MSS, ProjectID: c.MSSProject, FileID: fmt.Sprintf("mss-file-%07d", i)},
+			{Provider: providers.SMH, LibraryID: c.SMHLibrary, SpaceID: "-", Path: fmt.Sprintf("reaper-demo/dir-%03d/file %07d.mp4", i%100, i)},
+			{Provider: providers.VOD, FileID: fmt.Sprintf("5285890%012d", i), SubAppID: c.VODSubApp},
+		}
+		for _, t := range ts {
+			if goneEvery == 0 || i%goneEvery != goneEvery-1 {
+				s.Fake(t.Provider).Add(t)
+			}
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Verify checks a finished batch against the fakes: every target is gone from its fake, and the batch
+// has exactly one record per target. It returns every discrepancy found.
+func (s *Stack) Verify(ctx context.Context, store *jobs.Store, batch string, targets []providers.Target) error {
+	var errs []error
+	b, err := store.Batch(ctx, batch)
+	if err != nil {
+		return err
+	}
+	if !b.Done() {
+		errs = append(errs, fmt.Errorf("batch %s is not done: %d of %d terminal", batch, b.Terminal, b.Total))
+	}
+	want := map[string]bool{}
+	for _, t := range targets {
+		want[t.Key()] = true
+		if s.Fake(t.Provider).Exists(t) {
+			errs = append(errs, fmt.Errorf("%s still exists at the %s fake", t, t.Provider))
+		}
+	}
+	seen := map[string]int{}
+	err = store.Records(ctx, batch, func(r jobs.Record) error {
+		seen[r.Key]++
+		if !want[r.Key] {
+			errs = append(errs, fmt.Errorf("record for %s, which the batch never held", r.Key))
+		}
+		if r.Outcome == jobs.Failed || r.Outcome == jobs.Cancelled {
+			errs = append(errs, fmt.Errorf("%s ended %s: %s %s", r.Key, r.Outcome, r.Code, r.Message))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for k := range want {
+		if seen[k] != 1 {
+			errs = append(errs, fmt.Errorf("%s has %d records, want exactly 1", k, seen[k]))
+		}
+	}
+	if len(errs) > 10 {
+		errs = append(errs[:10], fmt.Errorf("... and %d more discrepancies", len(errs)-10))
+	}
+	return errors.Join(errs...)
+}
