@@ -163,10 +163,16 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) erro
 		return &RescheduleError{After: h.policy.spread(after), Reason: "throttled", Code: rec.Code}
 	}
 
-	// Retry and Auth: transient, within the budget.
+	// Retry and Auth: transient.
 	if ctx.Err() != nil {
 		// Shutdown or task timeout: asynq puts the task back; this run says nothing about the provider.
 		return err
+	}
+	if d := lane.Breaker.OpenFor(); d > 0 {
+		// This failure is part of an outage (it tripped the breaker or was its probe): blame the
+		// provider, not the task, and keep the retry budget for failures of a healthy provider.
+		h.note(ctx, log, p, rec.Key, rec.Code)
+		return &RescheduleError{After: h.policy.spread(d), Reason: "provider outage", Code: rec.Code}
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	attempts := retried + 1

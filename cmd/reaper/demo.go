@@ -15,25 +15,7 @@ import (
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
-	"github.com/reaper-media/reaper/providers/faults"
 )
-
-// demoFaults is the demo's realistic fault mix, in each provider's own wire format.
-func demoFaults(s *jobstest.Stack, outage time.Duration) {
-	now := time.Now()
-	mss := s.Faults(providers.MSS)
-	mss.SetErrorRate(0.05, faults.Fault{Status: 500, Code: "MSS.00000004", Message: "Internal Error"})
-	mss.SetOutage(now, now.Add(outage)) // MetaStudio is down as the demo starts
-	smh := s.Faults(providers.SMH)
-	smh.SetThrottle(100) // SMH throttles at 100 requests/second (429 RateLimitExceeded)
-	smh.SetErrorRate(0.02, faults.Fault{Status: 503, Code: "ServerOverloaded", Message: "Server overloaded."})
-	vod := s.Faults(providers.VOD)
-	vod.SetErrorRate(0.04, faults.Fault{Code: "InternalError", Message: "Internal error."},
-		faults.Fault{Code: "RequestLimitExceeded", Message: "The number of requests exceeds the frequency limit."})
-	for _, n := range providers.Names {
-		s.Faults(n).SetLatency(2*time.Millisecond, 8*time.Millisecond)
-	}
-}
 
 // callCounter is the demo's observer: provider calls by class.
 type callCounter struct {
@@ -79,34 +61,34 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
-	p := newPipeline(cfg, rdb)
+	p := jobs.FromConfig(cfg, rdb)
 
 	fmt.Fprintf(e.stdout, "reaper demo: embedded Redis at %s; fakes: mss %s, smh %s, vod %s\n", mr.Addr(),
 		stack.URL[providers.MSS], stack.URL[providers.SMH], stack.URL[providers.VOD])
 	fmt.Fprintf(e.stdout, "fault mix: mss 5%% MSS.00000004 and a %s outage now; smh throttled at 100/s and 2%% 503; vod 4%% InternalError/RequestLimitExceeded; 5%% of files already gone\n", *outage)
 	targets := stack.Targets(*files, 20)
-	demoFaults(stack, *outage)
+	stack.RealisticFaults(*outage)
 
 	counter := &callCounter{calls: map[providers.Name]map[providers.Class]int{}}
 	log := newLogger(e.stderr, slog.LevelError)
-	h, srv, err := p.workerParts(log, counter)
+	w, err := newWorker(p, log, counter)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	sum, err := p.producer.Submit(ctx, jobs.BatchMeta{SubmittedBy: defaultSubmitter(), Source: "demo"}, slices.Values(targets), nil)
+	sum, err := p.Producer.Submit(ctx, jobs.BatchMeta{SubmittedBy: defaultSubmitter(), Source: "demo"}, slices.Values(targets), nil)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "enqueued %d deletions as batch %s in %s\n", sum.Enqueued, sum.Batch, time.Since(start).Round(time.Millisecond))
-	if err := srv.Start(jobs.Mux(h)); err != nil {
+	if err := w.Start(); err != nil {
 		return err
 	}
-	defer srv.Shutdown()
+	defer w.Shutdown()
 
 	// A live line on a terminal; a line a second when the output is a file or pipe.
 	live, lastLine := isTerminal(e.stderr), time.Time{}
-	b, err := waitBatch(ctx, p.store, sum.Batch, 200*time.Millisecond, func(b jobs.BatchInfo) {
+	b, err := waitBatch(ctx, p.Store, sum.Batch, 200*time.Millisecond, func(b jobs.BatchInfo) {
 		line := fmt.Sprintf("%5.1fs  %d/%d done  deleted %d  recycled %d  already gone %d  failed %d",
 			time.Since(start).Seconds(), b.Terminal, b.Total, b.Counts[jobs.Deleted], b.Counts[jobs.Recycled],
 			b.Counts[jobs.AlreadyGone], b.Counts[jobs.Failed])
@@ -125,11 +107,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("batch not finished: %w (%d of %d done)", err, b.Terminal, b.Total)
 	}
 	elapsed := time.Since(start)
-	srv.Shutdown()
+	w.Shutdown()
 
 	// Outcomes per provider, from the records.
 	table := map[providers.Name]map[jobs.Outcome]int{}
-	if err := p.store.Records(ctx, sum.Batch, func(r jobs.Record) error {
+	if err := p.Store.Records(ctx, sum.Batch, func(r jobs.Record) error {
 		if table[r.Provider] == nil {
 			table[r.Provider] = map[jobs.Outcome]int{}
 		}
@@ -154,7 +136,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	_ = tw.Flush()
 	fmt.Fprintf(e.stdout, "\n%d files in %s (%.0f/s); checking every file against the fakes...\n", len(targets),
 		elapsed.Round(time.Millisecond), float64(len(targets))/elapsed.Seconds())
-	if err := stack.Verify(ctx, p.store, sum.Batch, targets); err != nil {
+	if err := stack.Verify(ctx, p.Store, sum.Batch, targets); err != nil {
 		return fmt.Errorf("discrepancies:\n%w", err)
 	}
 	fmt.Fprintf(e.stdout, "ok: every file is gone at its fake and has exactly one recorded outcome (reaper report --batch %s would list them)\n", sum.Batch)

@@ -58,7 +58,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		if one.DeleteParts, err = parseParts(*parts); err != nil {
 			return err
 		}
-		if err := p.producer.Prepare(&one); err != nil {
+		if err := p.Producer.Prepare(&one); err != nil {
 			return err
 		}
 		if *dryRun {
@@ -66,7 +66,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 			return nil
 		}
 		meta.Source = "cli"
-		sum, err := p.producer.Submit(ctx, meta, slices.Values([]providers.Target{one}), nil)
+		sum, err := p.Producer.Submit(ctx, meta, slices.Values([]providers.Target{one}), nil)
 		if err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer cleanup()
-	counts, err := validateManifest(e, p.producer, src)
+	counts, err := validateManifest(e, p.Producer, src)
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "total\t%d\n(dry run: every line is valid; nothing enqueued)\n", total)
 		return nil
 	}
-	if limit := p.cfg.Enqueue.ConfirmAbove; limit > 0 && total > limit && !*yes {
+	if limit := p.Config.Enqueue.ConfirmAbove; limit > 0 && total > limit && !*yes {
 		return fmt.Errorf("the manifest has %d targets, more than enqueue.confirm_above (%d); deletes are irreversible: check it with --dry-run, then pass --yes", total, limit)
 	}
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
@@ -114,7 +114,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 	var readErr error
 	targets := func(yield func(providers.Target) bool) {
 		readErr = jobs.ReadManifest(src, func(line int, t providers.Target) error {
-			if err := p.producer.Prepare(&t); err != nil {
+			if err := p.Producer.Prepare(&t); err != nil {
 				return &jobs.LineError{Line: line, Err: err} // changed since the first pass
 			}
 			if !yield(t) {
@@ -123,7 +123,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 			return nil
 		}, func(le *jobs.LineError) error { return le })
 	}
-	sum, err := p.producer.Submit(ctx, meta, iter.Seq[providers.Target](targets), bar)
+	sum, err := p.Producer.Submit(ctx, meta, iter.Seq[providers.Target](targets), bar)
 	if bar != nil {
 		fmt.Fprintln(e.stderr)
 	}

@@ -25,7 +25,7 @@ func runRetry(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeFn()
-	sum, err := p.producer.RetryFailed(ctx, *batch, jobs.BatchMeta{SubmittedBy: *by})
+	sum, err := p.Producer.RetryFailed(ctx, *batch, jobs.BatchMeta{SubmittedBy: *by})
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func runCancel(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeFn()
-	n, err := p.admin.Cancel(ctx, *batch)
+	n, err := p.Admin.Cancel(ctx, *batch)
 	if err != nil {
 		return err
 	}
@@ -81,9 +81,9 @@ func pauseResume(ctx context.Context, e *env, args []string, pause bool) error {
 	}
 	defer closeFn()
 	if pause {
-		err = p.admin.Pause(n)
+		err = p.Admin.Pause(n)
 	} else {
-		err = p.admin.Resume(n)
+		err = p.Admin.Resume(n)
 	}
 	if err != nil {
 		return err

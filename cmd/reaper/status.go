@@ -59,7 +59,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	defer closeFn()
 
 	if *batch != "" {
-		b, err := p.store.Batch(ctx, *batch)
+		b, err := p.Store.Batch(ctx, *batch)
 		if err != nil {
 			return err
 		}
@@ -70,17 +70,17 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 
-	queues, err := p.admin.Queues()
+	queues, err := p.Admin.Queues()
 	if err != nil {
 		return err
 	}
-	ids, err := p.store.Batches(ctx, int64(*recent))
+	ids, err := p.Store.Batches(ctx, int64(*recent))
 	if err != nil {
 		return err
 	}
 	var batches []batchStatus
 	for _, id := range ids {
-		if b, err := p.store.Batch(ctx, id); err == nil {
+		if b, err := p.Store.Batch(ctx, id); err == nil {
 			batches = append(batches, toStatus(b))
 		}
 	}
@@ -169,7 +169,7 @@ func runWait(ctx context.Context, e *env, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	b, err := waitBatch(ctx, p.store, *batch, *interval, func(b jobs.BatchInfo) {
+	b, err := waitBatch(ctx, p.Store, *batch, *interval, func(b jobs.BatchInfo) {
 		if !*quiet && isTerminal(e.stderr) {
 			fmt.Fprintf(e.stderr, "\r%s: %d/%d done, %d failed", b.ID, b.Terminal, b.Total, b.Counts[jobs.Failed])
 		}
@@ -238,10 +238,10 @@ func runReport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeFn()
-	if _, err := p.store.Batch(ctx, *batch); err != nil {
+	if _, err := p.Store.Batch(ctx, *batch); err != nil {
 		return err
 	}
-	return writeReport(ctx, p.store, *batch, *format, jobs.Outcome(*only), e.stdout)
+	return writeReport(ctx, p.Store, *batch, *format, jobs.Outcome(*only), e.stdout)
 }
 
 func validOutcome(s string) bool {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-
-	"github.com/reaper-media/reaper/jobs"
 )
 
 func runWorker(ctx context.Context, e *env, args []string) error {
@@ -24,17 +22,17 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		level = slog.LevelDebug
 	}
 	log := newLogger(e.stderr, level)
-	h, srv, err := p.workerParts(log, nil)
+	w, err := newWorker(p, log, nil)
 	if err != nil {
 		return err
 	}
-	if err := srv.Start(jobs.Mux(h)); err != nil {
+	if err := w.Start(); err != nil {
 		return err
 	}
-	log.Info("worker started", "providers", p.cfg.Enabled(), "concurrency", p.cfg.Worker.Concurrency)
+	log.Info("worker started", "providers", p.Config.Enabled(), "concurrency", p.Config.Worker.Concurrency)
 	<-ctx.Done()
-	log.Info("worker stopping: in-flight deletes finish or go back to the queue", "timeout", p.cfg.Worker.ShutdownTimeout.String())
-	srv.Shutdown()
+	log.Info("worker stopping: in-flight deletes finish or go back to the queue", "timeout", p.Config.Worker.ShutdownTimeout.String())
+	w.Shutdown()
 	log.Info("worker stopped")
 	return nil
 }

@@ -233,3 +233,23 @@ func (s *Stack) Verify(ctx context.Context, store *jobs.Store, batch string, tar
 	}
 	return errors.Join(errs...)
 }
+
+// RealisticFaults applies the demo's fault mix, each in its provider's own wire format: MetaStudio
+// answers 5% MSS.00000004 and is down for the first outage; SMH throttles at 100 requests/second and
+// answers 2% 503 ServerOverloaded; VOD answers 4% InternalError or RequestLimitExceeded. Every answer
+// takes 2-10 ms.
+func (s *Stack) RealisticFaults(outage time.Duration) {
+	now := time.Now()
+	mss := s.Faults(providers.MSS)
+	mss.SetErrorRate(0.05, faults.Fault{Status: 500, Code: "MSS.00000004", Message: "Internal Error"})
+	mss.SetOutage(now, now.Add(outage))
+	smh := s.Faults(providers.SMH)
+	smh.SetThrottle(100)
+	smh.SetErrorRate(0.02, faults.Fault{Status: 503, Code: "ServerOverloaded", Message: "Server overloaded."})
+	vod := s.Faults(providers.VOD)
+	vod.SetErrorRate(0.04, faults.Fault{Code: "InternalError", Message: "Internal error."},
+		faults.Fault{Code: "RequestLimitExceeded", Message: "The number of requests exceeds the frequency limit."})
+	for _, n := range providers.Names {
+		s.Faults(n).SetLatency(2*time.Millisecond, 8*time.Millisecond)
+	}
+}

@@ -1,0 +1,180 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/jobstest"
+	"github.com/reaper-media/reaper/providers"
+	"github.com/reaper-media/reaper/providers/faults"
+	"github.com/reaper-media/reaper/providers/registry"
+)
+
+// live is a real redis-server, the three HTTP fakes and a pipeline wired from config against them.
+type live struct {
+	redis *jobstest.Redis
+	stack *jobstest.Stack
+	cfg   *config.Config
+	p     *jobs.Pipeline
+}
+
+func startLive(t *testing.T, tweak func(*config.Config)) *live {
+	t.Helper()
+	r := jobstest.StartRedis(t)
+	stack, err := jobstest.StartStack(jobstest.StackOptions{RecycleBin: true, Seed: 7})
+	require.NoError(t, err)
+	t.Cleanup(stack.Close)
+	cfg, err := stack.Config(r.URL())
+	require.NoError(t, err)
+	if tweak != nil {
+		tweak(cfg)
+		require.NoError(t, cfg.Validate())
+	}
+	return &live{redis: r, stack: stack, cfg: cfg, p: jobs.FromConfig(cfg, r.Client())}
+}
+
+func (l *live) startWorker(t *testing.T) *jobs.Worker {
+	t.Helper()
+	deleters, err := registry.Deleters(l.cfg)
+	require.NoError(t, err)
+	w := l.p.NewWorker(deleters, nil, nil)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Shutdown)
+	return w
+}
+
+func (l *live) submit(t *testing.T, targets ...providers.Target) string {
+	t.Helper()
+	sum, err := l.p.Producer.Submit(context.Background(), jobs.BatchMeta{SubmittedBy: "test"}, slices.Values(targets), nil)
+	require.NoError(t, err)
+	require.Equal(t, len(targets), sum.Enqueued)
+	return sum.Batch
+}
+
+func (l *live) record(t *testing.T, batch string, tg providers.Target) jobs.Record {
+	t.Helper()
+	r, ok, err := l.p.Store.Record(context.Background(), batch, tg.Key())
+	require.NoError(t, err)
+	require.True(t, ok, "no record for %s", tg)
+	return r
+}
+
+// A mixed-fault batch of 3,000 files: 5xx at every provider, a MetaStudio outage, SMH throttling,
+// files already gone. Every file ends gone at its fake with exactly one outcome.
+func TestMixedFaultBatchDeletesEverything(t *testing.T) {
+	l := startLive(t, nil)
+	targets := l.stack.Targets(1000, 20)
+	l.stack.RealisticFaults(2 * time.Second)
+	l.startWorker(t)
+	batch := l.submit(t, targets...)
+	b := waitDone(t, l.p.Store, batch)
+	require.NoError(t, l.stack.Verify(context.Background(), l.p.Store, batch, targets))
+	assert.Equal(t, int64(3000), b.Terminal)
+	assert.Equal(t, int64(150), b.Counts[jobs.AlreadyGone], "every 20th file was never added")
+	assert.Equal(t, int64(950), b.Counts[jobs.Recycled], "SMH's recycle bin is on")
+	assert.Zero(t, b.Counts[jobs.Failed])
+	assert.Positive(t, l.stack.Faults(providers.MSS).Stats().Outages, "the outage was exercised")
+	assert.Positive(t, l.stack.Faults(providers.SMH).Stats().Throttled, "the throttle was exercised")
+}
+
+func TestErrorCodesDecideRetries(t *testing.T) {
+	l := startLive(t, func(c *config.Config) { c.Retry.MaxAttempts = 6 })
+	l.startWorker(t)
+	mss := func(id string) providers.Target {
+		return providers.Target{Provider: providers.MSS, ProjectID: l.stack.Creds.MSSProject, FileID: id}
+	}
+	in := l.stack.Faults(providers.MSS)
+
+	t.Run("already gone costs exactly one call", func(t *testing.T) {
+		tg := mss("never-existed")
+		batch := l.submit(t, tg)
+		waitDone(t, l.p.Store, batch)
+		assert.Equal(t, 1, l.stack.MSS.Calls(tg))
+		r := l.record(t, batch, tg)
+		assert.Equal(t, jobs.AlreadyGone, r.Outcome)
+		assert.Equal(t, "MSS.10001004", r.Code)
+		assert.Equal(t, 1, r.Attempts)
+	})
+	t.Run("MSS.00000004 is retried until success", func(t *testing.T) {
+		tg := mss("flaky")
+		l.stack.MSS.Add(tg)
+		in.FailNext(3, faults.Fault{Status: 500, Code: "MSS.00000004", Message: "Internal Error"})
+		batch := l.submit(t, tg)
+		waitDone(t, l.p.Store, batch)
+		assert.Equal(t, 4, l.stack.MSS.Calls(tg))
+		r := l.record(t, batch, tg)
+		assert.Equal(t, jobs.Deleted, r.Outcome)
+		assert.Equal(t, 4, r.Attempts)
+		assert.False(t, l.stack.MSS.Exists(tg))
+	})
+	t.Run("401 costs exactly one call and fails", func(t *testing.T) {
+		tg := mss("locked")
+		l.stack.MSS.Add(tg)
+		in.FailNext(1, faults.Fault{Status: 401, Code: "MSS.00000001", Message: "Unauthorized"})
+		batch := l.submit(t, tg)
+		b := waitDone(t, l.p.Store, batch)
+		assert.Equal(t, 1, l.stack.MSS.Calls(tg))
+		r := l.record(t, batch, tg)
+		assert.Equal(t, jobs.Failed, r.Outcome)
+		assert.Equal(t, "MSS.00000001", r.Code)
+		assert.Equal(t, 401, r.HTTPStatus)
+		assert.Equal(t, int64(1), b.Counts[jobs.Failed])
+		assert.True(t, l.stack.MSS.Exists(tg))
+	})
+	t.Run("retry budget runs out", func(t *testing.T) {
+		tg := mss("hopeless")
+		l.stack.MSS.Add(tg)
+		in.FailNext(6, faults.Fault{Status: 500, Code: "MSS.00000004", Message: "Internal Error"})
+		batch := l.submit(t, tg)
+		waitDone(t, l.p.Store, batch)
+		assert.Equal(t, 6, l.stack.MSS.Calls(tg), "max_attempts provider calls, no more")
+		r := l.record(t, batch, tg)
+		assert.Equal(t, jobs.Failed, r.Outcome)
+		assert.Equal(t, 6, r.Attempts)
+	})
+}
+
+// During an outage the fake sees the calls that trip the breaker and then only its probes, and no
+// task fails because of the outage.
+func TestOutageIsWaitedOut(t *testing.T) {
+	const concurrency = 8
+	l := startLive(t, func(c *config.Config) {
+		c.Worker.Concurrency = concurrency
+		c.Breaker.ConsecutiveFailures = 3
+		c.Breaker.OpenTimeout = 500 * time.Millisecond
+		c.Retry.MaxAttempts = 2 // an outage must not spend it
+	})
+	var targets []providers.Target
+	for i := range 200 {
+		tg := providers.Target{Provider: providers.VOD, FileID: fmt.Sprintf("out-%04d", i), SubAppID: l.stack.Creds.VODSubApp}
+		l.stack.VOD.Add(tg)
+		targets = append(targets, tg)
+	}
+	in := l.stack.Faults(providers.VOD)
+	in.SetDown(true)
+	l.startWorker(t)
+	batch := l.submit(t, targets...)
+
+	const outage = 4 * time.Second
+	time.Sleep(outage)
+	calls := in.Stats().Calls
+	in.SetDown(false)
+	// Before the breaker opens at most the in-flight calls fail; after, one probe per open period
+	// (each reschedule adds up to 50% jitter, so this bound is generous).
+	bound := concurrency + 3 + 2*int(outage/(500*time.Millisecond))
+	assert.LessOrEqual(t, calls, bound, "the fake saw %d calls during a %s outage", calls, outage)
+	assert.Positive(t, calls)
+
+	b := waitDone(t, l.p.Store, batch)
+	assert.Zero(t, b.Counts[jobs.Failed], "an outage must never turn into failed deletions")
+	assert.Equal(t, int64(200), b.Counts[jobs.Deleted])
+	require.NoError(t, l.stack.Verify(context.Background(), l.p.Store, batch, targets))
+}

@@ -1,0 +1,81 @@
+package jobs
+
+import (
+	"log/slog"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/providers"
+)
+
+// Pipeline is the deletion pipeline of one process, wired from config: the outcome store, a producer,
+// the admin view, and (NewWorker) the workers.
+type Pipeline struct {
+	Config   *config.Config
+	Redis    redis.UniversalClient
+	Store    *Store
+	Producer *Producer
+	Admin    *Admin
+}
+
+// FromConfig wires a pipeline on rdb (the caller owns and closes it).
+func FromConfig(cfg *config.Config, rdb redis.UniversalClient) *Pipeline {
+	store := NewStore(rdb, StoreOptions{Retention: cfg.Outcomes.Retention, StreamMaxLen: cfg.Outcomes.StreamMaxLen})
+	return &Pipeline{
+		Config: cfg, Redis: rdb, Store: store, Admin: NewAdmin(rdb, store),
+		Producer: NewProducer(asynq.NewClientFromRedisClient(rdb), store, ProducerOptions{
+			Parallel: cfg.Enqueue.Parallel, TaskTimeout: cfg.Worker.TaskTimeout,
+			Fill: cfg.FillTarget, Enabled: cfg.Enabled(),
+		}),
+	}
+}
+
+// Policy is the retry policy from config.
+func (p *Pipeline) Policy() RetryPolicy {
+	r := p.Config.Retry
+	return RetryPolicy{MaxAttempts: r.MaxAttempts, BaseDelay: r.BaseDelay, MaxDelay: r.MaxDelay, ThrottleDelay: r.ThrottleDelay}
+}
+
+// Worker is a handler and the asynq server that feeds it.
+type Worker struct {
+	Handler *Handler
+	Server  *asynq.Server
+}
+
+// Start starts processing tasks.
+func (w *Worker) Start() error { return w.Server.Start(Mux(w.Handler)) }
+
+// Shutdown stops taking tasks; in-flight deletes finish within worker.shutdown_timeout or go back to
+// the queue.
+func (w *Worker) Shutdown() { w.Server.Shutdown() }
+
+// NewWorker builds a worker for the given provider clients (one per enabled provider), with a breaker
+// per provider and the shared rate limiter. obs may be nil.
+func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log *slog.Logger, obs Observer) *Worker {
+	cfg := p.Config
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := cfg.Breaker
+	lanes := map[providers.Name]Lane{}
+	queues := map[providers.Name]int{}
+	for n, d := range deleters {
+		lanes[n] = Lane{Deleter: d, RateLimit: cfg.Provider(n).RateLimit, Breaker: NewBreaker(n, BreakerSettings{
+			ConsecutiveFailures: b.ConsecutiveFailures, FailureRatio: b.FailureRatio, MinRequests: b.MinRequests,
+			Interval: b.Interval, OpenTimeout: b.OpenTimeout, HalfOpenRequests: b.HalfOpenRequests,
+			OnStateChange: func(n providers.Name, from, to gobreaker.State) {
+				log.Warn("circuit breaker", "provider", string(n), "from", from.String(), "to", to.String())
+			},
+		})}
+		queues[n] = max(1, cfg.Worker.Queues[string(n)])
+	}
+	h := NewHandler(HandlerOptions{Lanes: lanes, Store: p.Store, Limiter: redis_rate.NewLimiter(p.Redis),
+		Policy: p.Policy(), MaxWait: cfg.Worker.RateLimitMaxWait, Logger: log, Observer: obs})
+	srv := NewServer(p.Redis, WorkerOptions{Concurrency: cfg.Worker.Concurrency, Queues: queues,
+		ShutdownTimeout: cfg.Worker.ShutdownTimeout, Policy: p.Policy(), Logger: log})
+	return &Worker{Handler: h, Server: srv}
+}

@@ -1,0 +1,44 @@
+// Package registry builds the provider clients a config enables. It is the one place that knows every
+// provider package, so callers (the worker, the scheduler, tests) never branch on a provider's name.
+package registry
+
+import (
+	"fmt"
+
+	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/providers"
+	"github.com/reaper-media/reaper/providers/mss"
+	"github.com/reaper-media/reaper/providers/smh"
+	"github.com/reaper-media/reaper/providers/vod"
+)
+
+// New builds the client for provider n from cfg (enabled or not).
+func New(cfg *config.Config, n providers.Name) (providers.Deleter, error) {
+	p := cfg.Providers
+	switch n {
+	case providers.MSS:
+		return mss.New(mss.Config{Endpoint: p.MSS.Endpoint, Region: p.MSS.Region, ProjectID: p.MSS.ProjectID,
+			AK: p.MSS.AK, SK: p.MSS.SK, Token: p.MSS.Token, Timeout: p.MSS.Timeout, Codes: cfg.Codes(n)})
+	case providers.SMH:
+		return smh.New(smh.Config{Endpoint: p.SMH.Endpoint, LibraryID: p.SMH.LibraryID, SpaceID: p.SMH.SpaceID,
+			AccessToken: p.SMH.AccessToken, LibrarySecret: p.SMH.LibrarySecret, TokenUserID: p.SMH.TokenUserID,
+			Timeout: p.SMH.Timeout, Codes: cfg.Codes(n)})
+	case providers.VOD:
+		return vod.New(vod.Config{Endpoint: p.VOD.Endpoint, Region: p.VOD.Region, SecretID: p.VOD.SecretID,
+			SecretKey: p.VOD.SecretKey, SubAppID: p.VOD.SubAppID, Timeout: p.VOD.Timeout, Codes: cfg.Codes(n)})
+	}
+	return nil, fmt.Errorf("unknown provider %q", n)
+}
+
+// Deleters builds a client for every enabled provider.
+func Deleters(cfg *config.Config) (map[providers.Name]providers.Deleter, error) {
+	out := map[providers.Name]providers.Deleter{}
+	for _, n := range cfg.Enabled() {
+		d, err := New(cfg, n)
+		if err != nil {
+			return nil, fmt.Errorf("providers.%s: %w", n, err)
+		}
+		out[n] = d
+	}
+	return out, nil
+}
