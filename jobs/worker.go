@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -151,14 +152,18 @@ type QueueStat struct {
 
 // Queues reports every provider queue (a queue never used reports zeros).
 func (a *Admin) Queues() ([]QueueStat, error) {
+	known, err := a.insp.Queues()
+	if err != nil {
+		return nil, err
+	}
 	var out []QueueStat
 	for _, n := range providers.Names {
+		if !slices.Contains(known, QueueName(n)) {
+			out = append(out, QueueStat{Provider: n}) // never used yet
+			continue
+		}
 		qi, err := a.insp.GetQueueInfo(QueueName(n))
 		if err != nil {
-			if isQueueNotFound(err) {
-				out = append(out, QueueStat{Provider: n})
-				continue
-			}
 			return nil, err
 		}
 		out = append(out, QueueStat{Provider: n, Pending: qi.Pending, Active: qi.Active, Scheduled: qi.Scheduled,
