@@ -9,6 +9,9 @@
 // InvalidAccessToken. Errors are classified by DefaultCodes; neither the token nor the secret ever
 // appears in one.
 //
+// For retention policies, List walks a directory (GET /api/v1/directory/...) page by page and hands over
+// the files modified before a cutoff, as targets ready for Delete.
+//
 // The fake in smhtest speaks the same wire format for tests, benchmarks and demos.
 package smh
 
@@ -102,24 +105,72 @@ func (c *Client) Delete(ctx context.Context, t providers.Target) (providers.Resu
 	if err != nil {
 		return providers.Result{}, &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: "InvalidTarget", Err: err}
 	}
-	key := tokenKey{library: t.LibraryID, space: t.SpaceID}
-	tok, perr := c.token(ctx, base, key)
-	if perr != nil {
-		return providers.Result{}, perr
-	}
-	res, perr := c.deleteOnce(ctx, base, t, tok)
-	if perr != nil && perr.Class == providers.Auth && c.librarySecret != "" {
-		// SMH's only expiry signal: renew the token and try exactly once more.
-		c.invalidate(key, tok)
-		if tok, perr = c.token(ctx, base, key); perr != nil {
-			return providers.Result{}, perr
-		}
-		res, perr = c.deleteOnce(ctx, base, t, tok)
-	}
+	var res providers.Result
+	perr := c.withToken(ctx, base, tokenKey{library: t.LibraryID, space: t.SpaceID}, func(tok string) *providers.Error {
+		var err *providers.Error
+		res, err = c.deleteOnce(ctx, base, t, tok)
+		return err
+	})
 	if perr != nil {
 		return providers.Result{}, perr
 	}
 	return res, nil
+}
+
+// withToken runs op with key's access token. When SMH rejects the token (class auth: 403
+// InvalidAccessToken, its only expiry signal) and the client can create tokens, the token is renewed
+// and op runs exactly once more. Every business call (Delete, List) goes through here.
+func (c *Client) withToken(ctx context.Context, base string, key tokenKey, op func(tok string) *providers.Error) *providers.Error {
+	tok, perr := c.token(ctx, base, key)
+	if perr != nil {
+		return perr
+	}
+	perr = op(tok)
+	if perr != nil && perr.Class == providers.Auth && c.librarySecret != "" {
+		c.invalidate(key, tok)
+		if tok, perr = c.token(ctx, base, key); perr != nil {
+			return perr
+		}
+		perr = op(tok)
+	}
+	return perr
+}
+
+// response is one successful (2xx) answer of the business API. body may be partial when readErr is set
+// (over the body cap, connection cut).
+type response struct {
+	status    int
+	header    http.Header
+	body      []byte
+	readErr   error
+	requestID string
+}
+
+// send makes one request with tok in rawURL's query string, bounded by the client timeout, and reads
+// the answer's body up to the cap. Transport failures and non-2xx answers come back classified, with
+// tok and the library secret removed from their text.
+func (c *Client) send(ctx context.Context, method, rawURL, tok string) (response, *providers.Error) {
+	ctx, cancel := providers.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
+	if err != nil {
+		return response{}, requestError(err, tok, c.librarySecret)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return response{}, providers.TransportError(providers.SMH, err, tok, c.librarySecret)
+	}
+	defer providers.DrainAndClose(resp.Body)
+	body, readErr := providers.ReadBody(resp.Body)
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return response{}, parseError(c.table, resp, body, readErr, c.now(), tok, c.librarySecret)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: body, readErr: readErr,
+		requestID: requestID(resp.Header)}, nil
 }
 
 // check validates a target with defaults applied and returns the endpoint to use for it.
@@ -157,9 +208,6 @@ type recycledResponse struct {
 
 // deleteOnce sends one DELETE with tok and interprets the answer.
 func (c *Client) deleteOnce(ctx context.Context, base string, t providers.Target, tok string) (providers.Result, *providers.Error) {
-	ctx, cancel := providers.WithTimeout(ctx, c.timeout)
-	defer cancel()
-
 	var b strings.Builder
 	b.Grow(len(base) + len(t.LibraryID) + len(t.Path) + len(tok) + 64)
 	b.WriteString(base)
@@ -180,33 +228,21 @@ func (c *Client) deleteOnce(ctx context.Context, base string, t providers.Target
 		b.WriteString("&user_id=")
 		b.WriteString(url.QueryEscape(t.UserID))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, b.String(), nil)
-	if err != nil {
-		return providers.Result{}, requestError(err, tok, c.librarySecret)
+	resp, perr := c.send(ctx, http.MethodDelete, b.String(), tok)
+	if perr != nil {
+		return providers.Result{}, perr
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return providers.Result{}, providers.TransportError(providers.SMH, err, tok, c.librarySecret)
-	}
-	defer providers.DrainAndClose(resp.Body)
-	body, readErr := providers.ReadBody(resp.Body)
-
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return providers.Result{}, parseError(c.table, resp, body, readErr, c.now(), tok, c.librarySecret)
-	}
-	res := providers.Result{RequestID: requestID(resp.Header)}
-	if resp.StatusCode == http.StatusNoContent {
+	res := providers.Result{RequestID: resp.requestID}
+	if resp.status == http.StatusNoContent {
 		return res, nil
 	}
 	// 200 (recycle bin). An empty or itemless body still means success; a body we cannot read or
 	// parse might not be SMH's at all, so the delete is retried: a repeat answers FileNotFound (gone)
 	// if this one did work.
 	var rr recycledResponse
-	if trimmed := strings.TrimSpace(string(body)); readErr != nil || trimmed != "" && json.Unmarshal(body, &rr) != nil {
+	if trimmed := strings.TrimSpace(string(resp.body)); resp.readErr != nil || trimmed != "" && json.Unmarshal(resp.body, &rr) != nil {
 		return providers.Result{}, &providers.Error{Provider: providers.SMH, Class: providers.Retry,
-			HTTPStatus: resp.StatusCode, Code: "InvalidResponse", Message: "success status with an unreadable body",
+			HTTPStatus: resp.status, Code: "InvalidResponse", Message: "success status with an unreadable body",
 			RequestID: res.RequestID}
 	}
 	if rr.RecycledItemID > 0 {

@@ -3,14 +3,16 @@
 //
 //	GET|POST /api/v1/token?library_id=&library_secret=&space_id=&grant=&user_id=&period=
 //	DELETE   /api/v1/file/{LibraryId}/{SpaceId}/{FilePath}?permanent=0|1&access_token=&user_id=
+//	GET      /api/v1/directory/{LibraryId}/{SpaceId}/{DirPath}?marker=&limit=&order_by=&filter=&access_token=
 //
 // It checks library secrets, issues access tokens that carry their library, spaces, grants and expiry
 // (extended on each use, as SMH's "period" is), enforces them on every delete, and keeps an inventory of
 // files per (library, space) with modification times plus each library's recycle bin. The delete's
 // user_id is accepted and ignored: SMH only uses it to name the operator of admin tokens.
 //
-// Two fault injectors (package faults) sit in front of it: Faults for the file API, TokenFaults for the
-// token API, so a test can throttle deletes without also throttling token creation.
+// Three fault injectors (package faults) sit in front of it: Faults for the file API, TokenFaults for the
+// token API, ListFaults for directory listings, so a test can throttle deletes without also throttling
+// token creation or listing. The listing is described in list.go.
 //
 // Outage decisions answer 503 {"code":"ServerOverloaded"} (the JS SDK lists ServerOverloaded under
 // 500/503); HTML gateway pages are available as injected faults. Throttle decisions answer 429
@@ -108,9 +110,12 @@ type Fake struct {
 	reqPrefix   uint64
 	reqSeq      atomic.Uint64
 	tokenCalls  atomic.Int64
+	listFaults  *faults.Injector
+	listCalls   atomic.Int64
 
 	mu       sync.Mutex
 	spaces   map[spaceKey]map[string]time.Time // path -> modification time
+	dirs     map[spaceKey]map[string]*dirNode  // directory path ("" is the root) -> directory, for listings
 	recycled map[string][]RecycledItem         // library -> recycle bin
 	calls    map[string]int                    // Target.Key() -> delete requests
 	nextItem int64
@@ -166,14 +171,17 @@ func New(opts Options) *Fake {
 		now:         opts.Now,
 		faults:      faults.New(opts.Seed),
 		tokenFaults: faults.New(opts.Seed + 1),
+		listFaults:  faults.New(opts.Seed + 2),
 		reqPrefix:   mrand.Uint64(),
 		spaces:      map[spaceKey]map[string]time.Time{},
+		dirs:        map[spaceKey]map[string]*dirNode{},
 		recycled:    map[string][]RecycledItem{},
 		calls:       map[string]int{},
 		tokens:      map[string]*token{},
 	}
 	f.faults.SetClock(opts.Now)
 	f.tokenFaults.SetClock(opts.Now)
+	f.listFaults.SetClock(opts.Now)
 	for id, l := range opts.Libraries {
 		l.Spaces = slices.DeleteFunc(slices.Clone(l.Spaces), func(s string) bool { return s == SingleTenantSpace })
 		f.libs[id] = &library{Library: l, multi: len(l.Spaces) > 0}
@@ -222,6 +230,7 @@ func (f *Fake) AddAt(t providers.Target, modified time.Time) {
 		f.spaces[sk] = files
 	}
 	files[t.Path] = modified
+	f.indexAdd(sk, t.Path, modified)
 }
 
 // Exists reports whether the file t names is in the inventory (not deleted, not in the recycle bin).
@@ -316,7 +325,7 @@ func (f *Fake) issue(libraryID string, allSpaces bool, spaces, grants []string, 
 	return value
 }
 
-// ServeHTTP routes to the token API and the delete-file API; anything else is 404.
+// ServeHTTP routes to the token API, the delete-file API and the directory listing; anything else is 404.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
 	switch {
@@ -324,6 +333,8 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveToken(w, r)
 	case strings.HasPrefix(p, "/api/v1/file/"):
 		f.serveDelete(w, r, strings.TrimPrefix(p, "/api/v1/file/"))
+	case strings.HasPrefix(p, "/api/v1/directory/"):
+		f.serveList(w, r, strings.TrimPrefix(p, "/api/v1/directory/"))
 	default:
 		w.Header().Set("X-Request-Id", f.requestID())
 		http.NotFound(w, r)
@@ -475,6 +486,7 @@ func (f *Fake) serveDelete(w http.ResponseWriter, r *http.Request, rest string) 
 		return
 	}
 	delete(f.spaces[sk], filePath)
+	f.indexRemove(sk, filePath)
 	f.deleted++
 	var item int64
 	if lib.RecycleBin && !permanent {
@@ -586,6 +598,7 @@ var messages = map[string]string{
 	"EmptyLibrarySecret":       "Empty library secret.",
 	"NotMultiSpaceLibrary":     "Not a multi-space library.",
 	"EmptyPath":                "Empty path.",
+	"DirectoryNotFound":        "Directory not found.",
 	"RateLimitExceeded":        "Rate limit exceeded.",
 	"ServerOverloaded":         "Server overloaded.",
 	"MethodNotAllowed":         "Method not allowed.",
