@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 
 	"github.com/reaper-media/reaper/providers"
@@ -36,16 +36,17 @@ type Lane struct {
 	Breaker   *Breaker
 }
 
-// Handler is the asynq handler for delete tasks: gate (cancelled? already recorded?), shared rate limit,
+// Handler is the asynq handler for delete tasks: batch cancelled?, shared rate limit,
 // circuit breaker, provider call, then exactly one outcome or a retry decision.
 type Handler struct {
 	lanes    map[providers.Name]Lane
 	store    *Store
-	limiter  *redis_rate.Limiter
+	limiter  *SharedLimiter
 	policy   RetryPolicy
 	maxWait  time.Duration
 	log      *slog.Logger
 	observer Observer
+	cancels  cancelCache
 	// Park, when set, is asked what to do with a retry-class failure that has used its attempts: it
 	// returns the time to run it again (the overnight window) or ok=false to let it fail.
 	Park func(ctx context.Context, p Payload, attempts int, err error) (at time.Time, ok bool)
@@ -55,7 +56,7 @@ type Handler struct {
 type HandlerOptions struct {
 	Lanes   map[providers.Name]Lane
 	Store   *Store
-	Limiter *redis_rate.Limiter
+	Limiter *SharedLimiter
 	Policy  RetryPolicy
 	// MaxWait is the longest a task waits in place for the rate limiter before it is rescheduled.
 	MaxWait  time.Duration
@@ -72,7 +73,7 @@ func NewHandler(o HandlerOptions) *Handler {
 		o.Observer = nopObserver{}
 	}
 	return &Handler{lanes: o.Lanes, store: o.Store, limiter: o.Limiter, policy: o.Policy,
-		maxWait: o.MaxWait, log: o.Logger, observer: o.Observer}
+		maxWait: o.MaxWait, log: o.Logger, observer: o.Observer, cancels: cancelCache{m: map[string]cancelState{}}}
 }
 
 // ProcessTask implements asynq.Handler.
@@ -102,12 +103,12 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) (err error)
 func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) error {
 	t := p.Target
 	rec := Record{Batch: p.Batch, Provider: t.Provider, Key: t.Key(), EnqueueID: p.EnqueueID, Target: t}
-	switch gate, err := h.store.Gate(ctx, p.Batch, rec.Key, p.EnqueueID); {
+	// No per-task "already recorded?" read: a re-run after a crash, or a second line for the same
+	// target, calls the provider again (it answers gone), and Finish keeps the first record.
+	switch cancelled, err := h.cancels.cancelled(ctx, h.store, p.Batch); {
 	case err != nil:
 		return err
-	case gate == GateRecorded || gate == GateDuplicate:
-		return nil
-	case gate == GateCancelled:
+	case cancelled:
 		rec.Outcome = Cancelled
 		return h.finish(ctx, log, rec, false)
 	}
@@ -197,31 +198,30 @@ func (h *Handler) waitForRate(ctx context.Context, n providers.Name, perSecond i
 	if h.limiter == nil || perSecond <= 0 {
 		return nil
 	}
-	limit := redis_rate.PerSecond(perSecond)
 	var waited time.Duration
 	for {
-		res, err := h.limiter.Allow(ctx, "reaper:"+string(n), limit)
+		wait, err := h.limiter.Take(ctx, n, perSecond)
 		if err != nil {
 			return fmt.Errorf("rate limiter: %w", err)
 		}
-		if res.Allowed > 0 {
+		if wait == 0 {
 			if waited > 0 {
 				h.observer.RateLimited(n, waited)
 			}
 			return nil
 		}
-		if waited+res.RetryAfter > h.maxWait {
-			h.observer.RateLimited(n, res.RetryAfter)
-			return &RescheduleError{After: h.policy.spread(res.RetryAfter), Reason: "rate limited"}
+		if waited+wait > h.maxWait {
+			h.observer.RateLimited(n, wait)
+			return &RescheduleError{After: h.policy.spread(wait), Reason: "rate limited"}
 		}
-		t := time.NewTimer(res.RetryAfter)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
 		}
-		waited += res.RetryAfter
+		waited += wait
 	}
 }
 
@@ -248,4 +248,41 @@ func (h *Handler) finish(ctx context.Context, log *slog.Logger, rec Record, call
 			"message", rec.Message, "request_id", rec.RequestID)
 	}
 	return nil
+}
+
+// cancelRecheck is how often a worker re-reads a batch's cancelled flag: cancel takes effect at the
+// workers within this time (queued tasks are removed by cancel itself at once).
+const cancelRecheck = time.Second
+
+// cancelCache remembers each batch's cancelled flag for cancelRecheck, so a batch of a million tasks
+// costs a Redis read per second per worker, not one per task.
+type cancelCache struct {
+	mu sync.Mutex
+	m  map[string]cancelState
+}
+
+type cancelState struct {
+	cancelled bool
+	checked   time.Time
+}
+
+func (c *cancelCache) cancelled(ctx context.Context, s *Store, batch string) (bool, error) {
+	now := time.Now()
+	c.mu.Lock()
+	st, ok := c.m[batch]
+	c.mu.Unlock()
+	if ok && (st.cancelled || now.Sub(st.checked) < cancelRecheck) {
+		return st.cancelled, nil
+	}
+	yes, err := s.Cancelled(ctx, batch)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) > 10000 { // many batches seen: forget them all rather than grow without bound
+		clear(c.m)
+	}
+	c.m[batch] = cancelState{cancelled: yes, checked: now}
+	return yes, nil
 }

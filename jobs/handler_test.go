@@ -95,7 +95,7 @@ func vodTarget(i int) providers.Target {
 	return providers.Target{Provider: providers.VOD, FileID: fmt.Sprintf("file-%05d", i), SubAppID: 1}
 }
 
-func waitDone(t *testing.T, s *jobs.Store, batch string) jobs.BatchInfo {
+func waitDone(t testing.TB, s *jobs.Store, batch string) jobs.BatchInfo {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -177,7 +177,7 @@ func (r *rig) newHandler(policy jobs.RetryPolicy) *jobs.Handler {
 		Lanes: map[providers.Name]jobs.Lane{providers.VOD: {Deleter: r.deleter, RateLimit: 10000,
 			Breaker: jobs.NewBreaker(providers.VOD, jobs.BreakerSettings{ConsecutiveFailures: 1000, Interval: time.Minute,
 				OpenTimeout: time.Second, HalfOpenRequests: 1})}},
-		Store: r.store, Limiter: redis_rate.NewLimiter(r.rdb), Policy: policy, MaxWait: time.Second,
+		Store: r.store, Limiter: jobs.NewSharedLimiter(redis_rate.NewLimiter(r.rdb)), Policy: policy, MaxWait: time.Second,
 	})
 }
 

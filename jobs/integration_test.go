@@ -26,7 +26,7 @@ type live struct {
 	p     *jobs.Pipeline
 }
 
-func startLive(t *testing.T, tweak func(*config.Config)) *live {
+func startLive(t testing.TB, tweak func(*config.Config)) *live {
 	t.Helper()
 	r := jobstest.StartRedis(t)
 	stack, err := jobstest.StartStack(jobstest.StackOptions{RecycleBin: true, Seed: 7})
@@ -39,6 +39,14 @@ func startLive(t *testing.T, tweak func(*config.Config)) *live {
 		require.NoError(t, cfg.Validate())
 	}
 	return &live{redis: r, stack: stack, cfg: cfg, p: jobs.FromConfig(cfg, r.Client())}
+}
+
+// startLiveB is startLive for benchmarks: the fakes unthrottled, limits far above what loopback reaches.
+func startLiveB(b *testing.B) *live {
+	return startLive(b, func(c *config.Config) {
+		c.Worker.Concurrency = 32
+		c.Providers.MSS.RateLimit = 1_000_000
+	})
 }
 
 func (l *live) startWorker(t *testing.T) *jobs.Worker {

@@ -73,7 +73,7 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 		})}
 		queues[n] = max(1, cfg.Worker.Queues[string(n)])
 	}
-	h := NewHandler(HandlerOptions{Lanes: lanes, Store: p.Store, Limiter: redis_rate.NewLimiter(p.Redis),
+	h := NewHandler(HandlerOptions{Lanes: lanes, Store: p.Store, Limiter: NewSharedLimiter(redis_rate.NewLimiter(p.Redis)),
 		Policy: p.Policy(), MaxWait: cfg.Worker.RateLimitMaxWait, Logger: log, Observer: obs})
 	srv := NewServer(p.Redis, WorkerOptions{Concurrency: cfg.Worker.Concurrency, Queues: queues,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, Policy: p.Policy(), Logger: log})

@@ -189,41 +189,13 @@ func (s *Store) CancelBatch(ctx context.Context, id string) error {
 // ErrNoBatch is returned for a batch id the store does not know (never created, or past retention).
 var ErrNoBatch = errors.New("no such batch")
 
-// Gate is what a worker learns before touching the provider.
-type Gate int
-
-// The gate answers.
-const (
-	GateRun       Gate = iota // go ahead
-	GateCancelled             // the batch was cancelled: record the task cancelled
-	GateRecorded              // this very enqueue already has its outcome (a re-run after a crash): do nothing
-	GateDuplicate             // another enqueue of the same target in this batch has the outcome: counted, do nothing
-)
-
-// gateScript decides whether a task runs. A target listed twice in one batch gets one record; the
-// second enqueue is moved from "total" to "duplicates" so the batch still completes.
-//
-//	KEYS[1] batch:<id>  KEYS[2] batch:<id>:out
-//	ARGV[1] target key  ARGV[2] enqueue id
-var gateScript = redis.NewScript(`
-local rec = redis.call('HGET', KEYS[2], ARGV[1])
-if rec then
-  if string.find(rec, '"enqueue_id":"'..ARGV[2]..'"', 1, true) then return 2 end
-  redis.call('HINCRBY', KEYS[1], 'total', -1)
-  redis.call('HINCRBY', KEYS[1], 'duplicates', 1)
-  return 3
-end
-if redis.call('HEXISTS', KEYS[1], 'cancelled_at') == 1 then return 1 end
-return 0
-`)
-
-// Gate decides, in one round trip, whether the task should run at all.
-func (s *Store) Gate(ctx context.Context, batch, key, enqueueID string) (Gate, error) {
-	n, err := gateScript.Run(ctx, s.rdb, []string{metaKey(batch), outKey(batch)}, key, enqueueID).Int()
+// Cancelled reports whether the batch has been cancelled.
+func (s *Store) Cancelled(ctx context.Context, batch string) (bool, error) {
+	yes, err := s.rdb.HExists(ctx, metaKey(batch), "cancelled_at").Result()
 	if err != nil {
-		return GateRun, fmt.Errorf("gate: %w", err)
+		return false, fmt.Errorf("batch %s: %w", batch, err)
 	}
-	return Gate(n), nil
+	return yes, nil
 }
 
 // noteScript records a non-terminal attempt.

@@ -122,7 +122,7 @@ func (a *Admin) Cancel(ctx context.Context, batch string) (int, error) {
 			}
 			for _, ti := range mine {
 				if err := a.insp.DeleteTask(q, ti.ID); err != nil {
-					continue // a worker took it meanwhile; the gate records it cancelled
+					continue // a worker took it meanwhile; it sees the flag and records it cancelled
 				}
 				p, _ := DecodePayload(ti.Payload)
 				if _, err := a.store.Finish(ctx, Record{Batch: batch, Provider: n, Key: p.Target.Key(),

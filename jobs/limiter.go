@@ -1,0 +1,75 @@
+package jobs
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+
+	"github.com/reaper-media/reaper/providers"
+)
+
+// reserveWindow is how much of a provider's rate one worker process reserves from Redis at a time.
+// A reservation is used within the window or dropped, so the shared limit is never exceeded; at most a
+// window's worth of a process's share goes unused when its queue runs dry.
+const reserveWindow = 50 * time.Millisecond
+
+// maxReserve caps one reservation, so one process cannot take a whole second of a high limit.
+const maxReserve = 100
+
+// SharedLimiter is the per-provider rate limit shared by every worker process through Redis: a GCRA
+// limiter (redis_rate) with burst of one second's worth. Each process reserves a few tokens at a time
+// (50 ms of the provider's rate) and hands them out locally, so a worker at 5,000 tasks/s makes a
+// limiter round trip per batch of tokens instead of per task.
+type SharedLimiter struct {
+	rl  *redis_rate.Limiter
+	now func() time.Time
+
+	mu      sync.Mutex
+	buckets map[providers.Name]*reservation
+}
+
+type reservation struct {
+	mu      sync.Mutex // held across the Redis call: one reservation in flight per provider
+	tokens  int
+	expires time.Time
+}
+
+// NewSharedLimiter returns a limiter over rl.
+func NewSharedLimiter(rl *redis_rate.Limiter) *SharedLimiter {
+	return &SharedLimiter{rl: rl, now: time.Now, buckets: map[providers.Name]*reservation{}}
+}
+
+// LimiterKey is the Redis key (under redis_rate's "rate:" prefix) of provider n's shared limit.
+func LimiterKey(n providers.Name) string { return "reaper:" + string(n) }
+
+// Take takes one token for provider n at perSecond. It returns 0 when the call may go ahead, or how
+// long to wait before asking again.
+func (l *SharedLimiter) Take(ctx context.Context, n providers.Name, perSecond int) (time.Duration, error) {
+	l.mu.Lock()
+	r := l.buckets[n]
+	if r == nil {
+		r = &reservation{}
+		l.buckets[n] = r
+	}
+	l.mu.Unlock()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := l.now()
+	if r.tokens > 0 && now.Before(r.expires) {
+		r.tokens--
+		return 0, nil
+	}
+	want := min(maxReserve, max(1, int(float64(perSecond)*reserveWindow.Seconds())))
+	res, err := l.rl.AllowAtMost(ctx, LimiterKey(n), redis_rate.PerSecond(perSecond), want)
+	if err != nil {
+		return 0, err
+	}
+	if res.Allowed == 0 {
+		return max(res.RetryAfter, time.Millisecond), nil
+	}
+	r.tokens, r.expires = res.Allowed-1, now.Add(reserveWindow)
+	return 0, nil
+}
