@@ -80,7 +80,10 @@ func NewHandler(o HandlerOptions) *Handler {
 func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) (err error) {
 	taskID, _ := asynq.GetTaskID(ctx)
 	p, err := DecodePayload(task.Payload())
-	log := h.log.With("task_id", taskID, "batch_id", p.Batch, "provider", string(p.Target.Provider))
+	log := h.log
+	if log.Enabled(ctx, slog.LevelWarn) {
+		log = log.With("task_id", taskID, "batch_id", p.Batch, "provider", string(p.Target.Provider))
+	}
 	if err != nil {
 		if p.Batch == "" || p.Target.Provider == "" {
 			// Not ours to record (no batch to record it in): asynq archives it for inspection.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -81,6 +82,7 @@ type Store struct {
 	retention time.Duration
 	streamMax int64
 	now       func() time.Time
+	commit    groupCommit
 }
 
 // StoreOptions configures a Store; zero values are the documented defaults.
@@ -241,18 +243,23 @@ if old then
   end
   return 0
 end
-local n = redis.call('HINCRBY', KEYS[3], ARGV[1]..'|n', ARGV[5])
-local first = redis.call('HGET', KEYS[3], ARGV[1]..'|f')
-if not first then first = ARGV[4] end
-redis.call('HDEL', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f', ARGV[1]..'|e')
+local prev = redis.call('HMGET', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f')
+local n = tonumber(ARGV[5]) + (tonumber(prev[1]) or 0)
+local first = prev[2] or ARGV[4]
+if prev[1] or prev[2] then
+  redis.call('HDEL', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f', ARGV[1]..'|e')
+end
 local rec = ARGV[3]..',"attempts":'..n..',"first_attempt":"'..first..'","last_attempt":"'..ARGV[4]..'"}'
 redis.call('HSET', KEYS[2], ARGV[1], rec)
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
-redis.call('HINCRBY', KEYS[1], 'terminal', 1)
+local terminal = redis.call('HINCRBY', KEYS[1], 'terminal', 1)
 redis.call('HSETNX', KEYS[1], 'first_outcome_ms', ARGV[8])
 redis.call('HSET', KEYS[1], 'last_outcome_ms', ARGV[8])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('EXPIRE', KEYS[2], ARGV[6])
+if terminal % 1000 == 1 then
+  -- Refreshing the TTL every thousand outcomes keeps a running batch alive at a fraction of the cost.
+  redis.call('EXPIRE', KEYS[1], ARGV[6])
+  redis.call('EXPIRE', KEYS[2], ARGV[6])
+end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'r', rec)
 return 1
 `)
@@ -273,14 +280,95 @@ func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error)
 		add = 1
 	}
 	now := s.now()
-	n, err := finishScript.Run(ctx, s.rdb,
-		[]string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey},
-		r.Key, string(r.Outcome), string(head[:len(head)-1]), now.UTC().Format(time.RFC3339Nano), add,
-		int64(s.retention/time.Second), s.streamMax, now.UnixMilli(), r.EnqueueID).Int()
-	if err != nil {
-		return false, fmt.Errorf("finish: %w", err)
+	w := &finishWrite{
+		keys: []string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey},
+		args: []any{r.Key, string(r.Outcome), string(head[:len(head)-1]), now.UTC().Format(time.RFC3339Nano), add,
+			int64(s.retention / time.Second), s.streamMax, now.UnixMilli(), r.EnqueueID},
+		done: make(chan struct{}),
 	}
-	return n == 1, nil
+	s.commit.submit(ctx, s.rdb, w)
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		// The write may still land; a re-run finds the record (or writes it) either way.
+		return false, fmt.Errorf("finish: %w", ctx.Err())
+	}
+	if w.err != nil {
+		return false, fmt.Errorf("finish: %w", w.err)
+	}
+	return w.wrote, nil
+}
+
+// finishWrite is one Finish waiting for its group commit.
+type finishWrite struct {
+	keys  []string
+	args  []any
+	wrote bool
+	err   error
+	done  chan struct{}
+}
+
+// groupCommit sends concurrent Finish calls to Redis together: whoever arrives while no flush is
+// running flushes everything queued (one pipeline, one round trip) and keeps flushing what queued up
+// meanwhile. Nobody waits for a timer, so a lone Finish costs what a direct call does; under load one
+// syscall carries many outcomes.
+type groupCommit struct {
+	mu       sync.Mutex
+	pending  []*finishWrite
+	flushing bool
+}
+
+func (g *groupCommit) submit(ctx context.Context, rdb redis.UniversalClient, w *finishWrite) {
+	g.mu.Lock()
+	g.pending = append(g.pending, w)
+	if g.flushing {
+		g.mu.Unlock()
+		return
+	}
+	g.flushing = true
+	for len(g.pending) > 0 {
+		batch := g.pending
+		g.pending = nil
+		g.mu.Unlock()
+		flushFinishes(context.WithoutCancel(ctx), rdb, batch)
+		g.mu.Lock()
+	}
+	g.flushing = false
+	g.mu.Unlock()
+}
+
+// flushFinishes runs the finish script for every write in one pipeline. A Redis that lost its script
+// cache (restart, SCRIPT FLUSH) answers NOSCRIPT; those writes are sent again with the full script.
+func flushFinishes(ctx context.Context, rdb redis.UniversalClient, batch []*finishWrite) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	run := func(useSha bool, ws []*finishWrite) []*finishWrite {
+		cmds := make([]*redis.Cmd, len(ws))
+		_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, w := range ws {
+				if useSha {
+					cmds[i] = finishScript.EvalSha(ctx, p, w.keys, w.args...)
+				} else {
+					cmds[i] = finishScript.Eval(ctx, p, w.keys, w.args...)
+				}
+			}
+			return nil
+		})
+		var again []*finishWrite
+		for i, w := range ws {
+			n, err := cmds[i].Int()
+			if useSha && err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				again = append(again, w)
+				continue
+			}
+			w.wrote, w.err = n == 1, err
+			close(w.done)
+		}
+		return again
+	}
+	if again := run(true, batch); len(again) > 0 {
+		run(false, again)
+	}
 }
 
 // BatchInfo is a batch's metadata and counters.
