@@ -12,11 +12,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/reaper-media/reaper/providers"
@@ -31,6 +33,9 @@ type Config struct {
 	Outcomes  Outcomes  `yaml:"outcomes"`
 	Enqueue   Enqueue   `yaml:"enqueue"`
 	Providers Providers `yaml:"providers"`
+	Scheduler Scheduler `yaml:"scheduler"`
+	Admin     Admin     `yaml:"admin"`
+	API       API       `yaml:"api"`
 }
 
 // Redis is where the queue and the outcome store live.
@@ -68,6 +73,20 @@ type Retry struct {
 	// Codes overrides the classification of provider error codes for every provider
 	// ({"FailedOperation": retry}); "Prefix*" keys match code families.
 	Codes map[string]providers.Class `yaml:"codes"`
+	// Overnight parks retry-class failures that used their daytime attempts into a nightly window.
+	Overnight Overnight `yaml:"overnight"`
+}
+
+// Overnight is the overnight retry window: a transient failure that has used retry.max_attempts is
+// parked, not failed, and tried again inside the next window, spread evenly across it; after Nights
+// windows it fails.
+type Overnight struct {
+	// Nights is how many windows a parked task gets; 0 turns parking off.
+	Nights int `yaml:"nights"`
+	// Start and End are wall-clock times "HH:MM" in TimeZone; End before Start spans midnight.
+	Start    string `yaml:"start"`
+	End      string `yaml:"end"`
+	TimeZone string `yaml:"timezone"`
 }
 
 // Breaker configures the per-provider, per-process circuit breakers.
@@ -100,6 +119,80 @@ type Enqueue struct {
 	ConfirmAbove int `yaml:"confirm_above"`
 	// Parallel is how many enqueue calls a producer keeps in flight.
 	Parallel int `yaml:"parallel"`
+}
+
+// Scheduler configures `reaper scheduler`: retention policies and the leader lease.
+type Scheduler struct {
+	// LeaseTTL is how long the leader's Redis lease lasts without renewal; a replica takes over within
+	// about this long after the leader dies.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// Tick is how often the leader checks for due policy runs and due retention registrations.
+	Tick time.Duration `yaml:"tick"`
+	// MaxCatchUp is how far back a missed tick is still run (late, once); older ones are skipped with
+	// a log line.
+	MaxCatchUp time.Duration `yaml:"max_catch_up"`
+	Policies   []Policy      `yaml:"policies"`
+}
+
+// Policy is one retention policy: on its schedule, select what is older than MinAge and delete it as
+// a batch.
+type Policy struct {
+	Name string `yaml:"name"`
+	// Schedule is a cron expression (5 fields: minute hour day month weekday) in TimeZone.
+	Schedule string `yaml:"schedule"`
+	TimeZone string `yaml:"timezone"`
+	Provider string `yaml:"provider"`
+	// Source is how targets are selected: "search" (VOD SearchMedia), "list" (SMH directory listing)
+	// or "index" (the retention index producers register into). Default: search for vod, list for
+	// smh, index for mss.
+	Source string        `yaml:"source"`
+	MinAge time.Duration `yaml:"min_age"`
+	// MaxDeletions caps one run: a run that finds more deletes nothing and is recorded refused.
+	MaxDeletions int `yaml:"max_deletions"`
+	// DryRun records what a run would delete and deletes nothing.
+	DryRun bool `yaml:"dry_run"`
+	// Permanent deletes SMH files permanently instead of moving them to the recycle bin.
+	Permanent bool      `yaml:"permanent"`
+	VOD       PolicyVOD `yaml:"vod"`
+	SMH       PolicySMH `yaml:"smh"`
+}
+
+// PolicyVOD narrows a VOD SearchMedia selection. Empty lists do not filter.
+type PolicyVOD struct {
+	SubAppID       uint64   `yaml:"sub_app_id"`
+	ClassIDs       []int64  `yaml:"class_ids"`
+	Categories     []string `yaml:"categories"`
+	SourceTypes    []string `yaml:"source_types"`
+	StorageRegions []string `yaml:"storage_regions"`
+}
+
+// PolicySMH says where an SMH listing looks.
+type PolicySMH struct {
+	LibraryID string `yaml:"library_id"`
+	SpaceID   string `yaml:"space_id"`
+	// Prefixes are directory paths ("" or omitted: the library root), without leading or trailing '/'.
+	Prefixes  []string `yaml:"prefixes"`
+	Recursive bool     `yaml:"recursive"`
+}
+
+// Admin is the admin HTTP server of `worker` and `scheduler`: /healthz, /readyz, /metrics and the
+// asynq dashboard under /monitor/.
+type Admin struct {
+	// Listen is the address, e.g. ":9090"; empty turns the admin server off.
+	Listen string `yaml:"listen"`
+}
+
+// API is the HTTP producer API (`reaper serve`).
+type API struct {
+	// Listen is the address of `reaper serve`, e.g. ":8080".
+	Listen string `yaml:"listen"`
+	// MaxBodyBytes caps one request body (a JSONL manifest).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// TokensFile is a file of bearer tokens, one per line (a mounted Secret). Tokens also come from
+	// REAPER_API_TOKENS (comma-separated).
+	TokensFile string `yaml:"tokens_file"`
+
+	Tokens []string `yaml:"-"`
 }
 
 // Providers holds each provider's settings.
@@ -169,7 +262,10 @@ func Default() Config {
 			RateLimitMaxWait: 2 * time.Second,
 			TaskTimeout:      5 * time.Minute,
 		},
-		Retry: Retry{MaxAttempts: 8, BaseDelay: 2 * time.Second, MaxDelay: 10 * time.Minute, ThrottleDelay: time.Second},
+		Retry: Retry{MaxAttempts: 8, BaseDelay: 2 * time.Second, MaxDelay: 10 * time.Minute, ThrottleDelay: time.Second,
+			Overnight: Overnight{Nights: 0, Start: "01:00", End: "05:00", TimeZone: "UTC"}},
+		Scheduler: Scheduler{LeaseTTL: 15 * time.Second, Tick: time.Second, MaxCatchUp: 24 * time.Hour},
+		API:       API{Listen: ":8080", MaxBodyBytes: 64 << 20},
 		Breaker: Breaker{
 			ConsecutiveFailures: 5, FailureRatio: 0.5, MinRequests: 20,
 			Interval: time.Minute, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1,
@@ -201,6 +297,12 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
+	return FromParsed(cfg, getenv)
+}
+
+// FromParsed applies env overrides through getenv to a config from Parse and validates it: Load
+// without the file, for configs built in code (the demo, tests).
+func FromParsed(cfg Config, getenv func(string) string) (*Config, error) {
 	if err := cfg.applyEnv(getenv); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -232,6 +334,7 @@ var Env = []string{
 	"REAPER_MSS_AK", "REAPER_MSS_SK", "REAPER_MSS_TOKEN", "REAPER_MSS_PROJECT_ID", "REAPER_MSS_ENDPOINT",
 	"REAPER_SMH_LIBRARY_SECRET", "REAPER_SMH_ACCESS_TOKEN", "REAPER_SMH_LIBRARY_ID", "REAPER_SMH_ENDPOINT",
 	"REAPER_VOD_SECRET_ID", "REAPER_VOD_SECRET_KEY", "REAPER_VOD_SUB_APP_ID", "REAPER_VOD_ENDPOINT",
+	"REAPER_ADMIN_LISTEN", "REAPER_API_LISTEN", "REAPER_API_TOKENS",
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -261,6 +364,24 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str(&p.VOD.SecretID, "REAPER_VOD_SECRET_ID")
 	str(&p.VOD.SecretKey, "REAPER_VOD_SECRET_KEY")
 	str(&p.VOD.Endpoint, "REAPER_VOD_ENDPOINT")
+	str(&c.Admin.Listen, "REAPER_ADMIN_LISTEN")
+	str(&c.API.Listen, "REAPER_API_LISTEN")
+	for _, tok := range strings.Split(getenv("REAPER_API_TOKENS"), ",") {
+		if tok = strings.TrimSpace(tok); tok != "" {
+			c.API.Tokens = append(c.API.Tokens, tok)
+		}
+	}
+	if c.API.TokensFile != "" {
+		b, err := os.ReadFile(c.API.TokensFile)
+		if err != nil {
+			return fmt.Errorf("api.tokens_file: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if tok := strings.TrimSpace(line); tok != "" && !strings.HasPrefix(tok, "#") {
+				c.API.Tokens = append(c.API.Tokens, tok)
+			}
+		}
+	}
 	if v := getenv("REAPER_VOD_SUB_APP_ID"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -372,7 +493,154 @@ func (c *Config) Validate() error {
 	if !p.MSS.Enabled && !p.SMH.Enabled && !p.VOD.Enabled {
 		bad("providers", "no provider is enabled (set providers.<mss|smh|vod>.enabled: true)")
 	}
+	errs = append(errs, c.validateScheduling())
+	if c.API.MaxBodyBytes < 1 {
+		bad("api.max_body_bytes", "must be at least 1")
+	}
 	return errors.Join(errs...)
+}
+
+// validateScheduling checks the scheduler, its policies and the overnight window.
+func (c *Config) validateScheduling() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	o := c.Retry.Overnight
+	if o.Nights < 0 {
+		bad("retry.overnight.nights", "must not be negative")
+	}
+	if o.Nights > 0 {
+		if _, err := time.LoadLocation(o.TimeZone); err != nil {
+			bad("retry.overnight.timezone", "%v", err)
+		}
+		start, err1 := ParseClock(o.Start)
+		end, err2 := ParseClock(o.End)
+		if err1 != nil {
+			bad("retry.overnight.start", "%v", err1)
+		}
+		if err2 != nil {
+			bad("retry.overnight.end", "%v", err2)
+		}
+		if err1 == nil && err2 == nil && start == end {
+			bad("retry.overnight", "start and end are the same time")
+		}
+	}
+	sc := c.Scheduler
+	if sc.LeaseTTL < time.Second {
+		bad("scheduler.lease_ttl", "must be at least 1s, got %s", sc.LeaseTTL)
+	}
+	if sc.Tick <= 0 || sc.Tick > sc.LeaseTTL/2 {
+		bad("scheduler.tick", "must be positive and at most half of scheduler.lease_ttl, got %s", sc.Tick)
+	}
+	if sc.MaxCatchUp < 0 {
+		bad("scheduler.max_catch_up", "must not be negative")
+	}
+	seen := map[string]bool{}
+	for i, pol := range sc.Policies {
+		key := fmt.Sprintf("scheduler.policies[%d]", i)
+		if pol.Name != "" {
+			key = fmt.Sprintf("scheduler.policies[%s]", pol.Name)
+		}
+		switch {
+		case pol.Name == "":
+			bad(key+".name", "is required")
+		case !policyName.MatchString(pol.Name):
+			bad(key+".name", "use letters, digits, '-' and '_' only")
+		case seen[pol.Name]:
+			bad(key+".name", "is used by two policies")
+		}
+		seen[pol.Name] = true
+		if _, err := cronParser.Parse(pol.Schedule); err != nil {
+			bad(key+".schedule", "%v", err)
+		}
+		if pol.TimeZone != "" {
+			if _, err := time.LoadLocation(pol.TimeZone); err != nil {
+				bad(key+".timezone", "%v", err)
+			}
+		}
+		n, err := providers.ParseName(pol.Provider)
+		if err != nil {
+			bad(key+".provider", "%v", err)
+			continue
+		}
+		if !c.Provider(n).Enabled {
+			bad(key+".provider", "%s is not enabled", n)
+		}
+		switch src := pol.SourceOrDefault(); {
+		case src == "search" && n != providers.VOD, src == "list" && n != providers.SMH:
+			bad(key+".source", "%q is not available for provider %s", src, n)
+		case src != "search" && src != "list" && src != "index":
+			bad(key+".source", "%q is not one of search, list, index", src)
+		}
+		if pol.MinAge <= 0 {
+			bad(key+".min_age", "must be a positive duration such as 720h")
+		}
+		if pol.MaxDeletions < 1 {
+			bad(key+".max_deletions", "is required: the most one run may delete (a run finding more deletes nothing)")
+		}
+		if pol.Permanent && n != providers.SMH {
+			bad(key+".permanent", "only applies to smh")
+		}
+		for j, pre := range pol.SMH.Prefixes {
+			if pre == "" {
+				continue
+			}
+			if err := providers.CheckPath(pre); err != nil {
+				bad(fmt.Sprintf("%s.smh.prefixes[%d]", key, j), "%v", err)
+			}
+		}
+		for j, cat := range pol.VOD.Categories {
+			if cat != "Video" && cat != "Audio" && cat != "Image" {
+				bad(fmt.Sprintf("%s.vod.categories[%d]", key, j), "%q is not Video, Audio or Image", cat)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var policyName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// cronParser reads 5-field cron expressions (minute hour day-of-month month day-of-week) and the
+// @daily, @hourly, @every 1h descriptors.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseSchedule parses a policy's cron expression.
+func ParseSchedule(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
+
+// SourceOrDefault is the policy's selection source, defaulted by provider.
+func (p Policy) SourceOrDefault() string {
+	if p.Source != "" {
+		return p.Source
+	}
+	switch p.Provider {
+	case string(providers.VOD):
+		return "search"
+	case string(providers.SMH):
+		return "list"
+	}
+	return "index"
+}
+
+// Location is the policy's time zone (UTC when unset).
+func (p Policy) Location() *time.Location {
+	if p.TimeZone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(p.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// ParseClock parses a wall-clock time "HH:MM" into the offset from midnight.
+func ParseClock(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a time of day HH:MM", s)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 }
 
 func checkCodes(key string, codes map[string]providers.Class) error {
@@ -433,7 +701,7 @@ func (c *Config) Codes(n providers.Name) map[string]providers.Class {
 func (c *Config) Secrets() []string {
 	p := c.Providers
 	var out []string
-	for _, s := range []string{p.MSS.SK, p.MSS.Token, p.SMH.LibrarySecret, p.SMH.AccessToken, p.VOD.SecretKey} {
+	for _, s := range append([]string{p.MSS.SK, p.MSS.Token, p.SMH.LibrarySecret, p.SMH.AccessToken, p.VOD.SecretKey}, c.API.Tokens...) {
 		if s != "" {
 			out = append(out, s)
 		}

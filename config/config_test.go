@@ -91,3 +91,45 @@ func TestExampleConfigLoads(t *testing.T) {
 	}))
 	require.NoError(t, err)
 }
+
+func TestPolicyValidation(t *testing.T) {
+	base := "providers:\n  vod: {enabled: true}\n  smh: {enabled: true, library_id: l}\nscheduler:\n  policies:\n"
+	creds := env(map[string]string{"REAPER_VOD_SECRET_ID": "i", "REAPER_VOD_SECRET_KEY": "k", "REAPER_SMH_LIBRARY_SECRET": "s"})
+	cases := map[string]struct{ policy, want string }{
+		"ok":           {"    - {name: a, schedule: '0 3 * * *', timezone: Asia/Shanghai, provider: vod, min_age: 24h, max_deletions: 10}\n", ""},
+		"no cap":       {"    - {name: a, schedule: '0 3 * * *', provider: vod, min_age: 24h}\n", "scheduler.policies[a].max_deletions: is required"},
+		"bad cron":     {"    - {name: a, schedule: 'every day', provider: vod, min_age: 24h, max_deletions: 1}\n", "scheduler.policies[a].schedule"},
+		"bad zone":     {"    - {name: a, schedule: '@daily', timezone: Mars/Olympus, provider: vod, min_age: 24h, max_deletions: 1}\n", "scheduler.policies[a].timezone"},
+		"bad source":   {"    - {name: a, schedule: '@daily', provider: smh, source: search, min_age: 24h, max_deletions: 1}\n", `"search" is not available for provider smh`},
+		"disabled":     {"    - {name: a, schedule: '@daily', provider: mss, min_age: 24h, max_deletions: 1}\n", "mss is not enabled"},
+		"dup":          {"    - {name: a, schedule: '@daily', provider: vod, min_age: 24h, max_deletions: 1}\n    - {name: a, schedule: '@daily', provider: vod, min_age: 24h, max_deletions: 1}\n", "is used by two policies"},
+		"bad prefix":   {"    - {name: a, schedule: '@daily', provider: smh, min_age: 24h, max_deletions: 1, smh: {prefixes: ['/tmp']}}\n", "scheduler.policies[a].smh.prefixes[0]"},
+		"permanent":    {"    - {name: a, schedule: '@daily', provider: vod, min_age: 24h, max_deletions: 1, permanent: true}\n", "only applies to smh"},
+		"no min age":   {"    - {name: a, schedule: '@daily', provider: vod, max_deletions: 1}\n", "min_age"},
+		"bad category": {"    - {name: a, schedule: '@daily', provider: vod, min_age: 1h, max_deletions: 1, vod: {categories: [Movie]}}\n", "vod.categories[0]"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := config.Load(write(t, base+c.policy), creds)
+			if c.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+	_, err := config.Load(write(t, "providers: {vod: {enabled: true}}\nretry: {overnight: {nights: 2, start: '25:00', end: '05:00'}}\n"), creds)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "retry.overnight.start")
+}
+
+func TestAPITokensFromEnvAndFile(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, os.WriteFile(tokens, []byte("# ops\nfiletoken\n\n"), 0o600))
+	cfg, err := config.Load(write(t, "providers: {vod: {enabled: true}}\napi: {tokens_file: "+tokens+"}\n"),
+		env(map[string]string{"REAPER_VOD_SECRET_ID": "i", "REAPER_VOD_SECRET_KEY": "k", "REAPER_API_TOKENS": "a, b"}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b", "filetoken"}, cfg.API.Tokens)
+	assert.Contains(t, cfg.Secrets(), "filetoken")
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/reaper-media/reaper/providers"
 )
@@ -20,6 +21,8 @@ type Observer interface {
 	Call(p providers.Name, class providers.Class, code string, d time.Duration)
 	// RateLimited is called when the shared limiter made a task wait (in place or rescheduled).
 	RateLimited(p providers.Name, wait time.Duration)
+	// BreakerState is called on every circuit-breaker transition with the new state.
+	BreakerState(p providers.Name, state gobreaker.State)
 }
 
 type nopObserver struct{}
@@ -27,6 +30,7 @@ type nopObserver struct{}
 func (nopObserver) Outcome(providers.Name, Outcome)                             {}
 func (nopObserver) Call(providers.Name, providers.Class, string, time.Duration) {}
 func (nopObserver) RateLimited(providers.Name, time.Duration)                   {}
+func (nopObserver) BreakerState(providers.Name, gobreaker.State)                {}
 
 // Lane is everything the handler needs for one provider.
 type Lane struct {

@@ -60,6 +60,9 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	b := cfg.Breaker
 	lanes := map[providers.Name]Lane{}
 	queues := map[providers.Name]int{}
@@ -69,6 +72,7 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 			Interval: b.Interval, OpenTimeout: b.OpenTimeout, HalfOpenRequests: b.HalfOpenRequests,
 			OnStateChange: func(n providers.Name, from, to gobreaker.State) {
 				log.Warn("circuit breaker", "provider", string(n), "from", from.String(), "to", to.String())
+				obs.BreakerState(n, to)
 			},
 		})}
 		queues[n] = max(1, cfg.Worker.Queues[string(n)])

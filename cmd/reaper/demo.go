@@ -11,6 +11,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
@@ -23,8 +24,9 @@ type callCounter struct {
 	calls map[providers.Name]map[providers.Class]int
 }
 
-func (c *callCounter) Outcome(providers.Name, jobs.Outcome)      {}
-func (c *callCounter) RateLimited(providers.Name, time.Duration) {}
+func (c *callCounter) Outcome(providers.Name, jobs.Outcome)         {}
+func (c *callCounter) RateLimited(providers.Name, time.Duration)    {}
+func (c *callCounter) BreakerState(providers.Name, gobreaker.State) {}
 func (c *callCounter) Call(p providers.Name, cl providers.Class, _ string, _ time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
