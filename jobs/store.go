@@ -27,10 +27,11 @@ const (
 	AlreadyGone Outcome = "already_gone" // the provider said it was not there: the goal holds
 	Failed      Outcome = "failed"       // a fatal error, an invalid payload, or the retry budget ran out
 	Cancelled   Outcome = "cancelled"    // the batch was cancelled before the task ran
+	DryRun      Outcome = "dry_run"      // a dry-run policy run would have deleted it; nothing was called
 )
 
 // Outcomes lists every outcome in report order.
-var Outcomes = []Outcome{Deleted, Recycled, AlreadyGone, Failed, Cancelled}
+var Outcomes = []Outcome{Deleted, Recycled, AlreadyGone, Failed, Cancelled, DryRun}
 
 // Record is one task's terminal outcome: a row of a batch report and an entry of the outcome stream.
 type Record struct {
