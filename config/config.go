@@ -70,6 +70,11 @@ type Retry struct {
 	MaxDelay  time.Duration `yaml:"max_delay"`
 	// ThrottleDelay is the reschedule delay for a throttled call when the provider gives no hint.
 	ThrottleDelay time.Duration `yaml:"throttle_delay"`
+	// MaxOutageAttempts is how many provider calls a task may spend failing while its provider's
+	// breaker is open (the calls that tripped it, its probes) without using MaxAttempts: an outage
+	// delays deletions instead of failing them. Beyond it such failures count, so a file that fails
+	// on its own (and keeps the breaker open by being the only probe) still ends.
+	MaxOutageAttempts int `yaml:"max_outage_attempts"`
 	// Codes overrides the classification of provider error codes for every provider
 	// ({"FailedOperation": retry}); "Prefix*" keys match code families.
 	Codes map[string]providers.Class `yaml:"codes"`
@@ -263,7 +268,8 @@ func Default() Config {
 			TaskTimeout:      5 * time.Minute,
 		},
 		Retry: Retry{MaxAttempts: 8, BaseDelay: 2 * time.Second, MaxDelay: 10 * time.Minute, ThrottleDelay: time.Second,
-			Overnight: Overnight{Nights: 0, Start: "01:00", End: "05:00", TimeZone: "UTC"}},
+			MaxOutageAttempts: 20,
+			Overnight:         Overnight{Nights: 0, Start: "01:00", End: "05:00", TimeZone: "UTC"}},
 		Scheduler: Scheduler{LeaseTTL: 15 * time.Second, Tick: time.Second, MaxCatchUp: 24 * time.Hour},
 		API:       API{Listen: ":8080", MaxBodyBytes: 64 << 20},
 		Breaker: Breaker{
@@ -428,6 +434,9 @@ func (c *Config) Validate() error {
 	positive("retry.base_delay", c.Retry.BaseDelay)
 	positive("retry.max_delay", c.Retry.MaxDelay)
 	positive("retry.throttle_delay", c.Retry.ThrottleDelay)
+	if c.Retry.MaxOutageAttempts < 0 {
+		bad("retry.max_outage_attempts", "must not be negative")
+	}
 	if c.Retry.MaxDelay < c.Retry.BaseDelay {
 		bad("retry.max_delay", "must not be below retry.base_delay")
 	}

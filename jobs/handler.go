@@ -52,8 +52,11 @@ type Handler struct {
 	observer Observer
 	cancels  cancelCache
 	// Park, when set, is asked what to do with a retry-class failure that has used its attempts: it
-	// returns the time to run it again (the overnight window) or ok=false to let it fail.
-	Park func(ctx context.Context, p Payload, attempts int, err error) (at time.Time, ok bool)
+	// returns how long until the task runs again (the overnight window, Overnight.Park) or ok=false
+	// to let it fail. A delay rather than a time, so a window read on a test's clock still tells asynq
+	// (which schedules on the wall clock) the right wait. perr is a failure to record the decision:
+	// this run fails and the next asks again.
+	Park func(ctx context.Context, p Payload, attempts int, err error) (after time.Duration, ok bool, perr error)
 }
 
 // HandlerOptions configures NewHandler.
@@ -176,25 +179,42 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) erro
 		// Shutdown or task timeout: asynq puts the task back; this run says nothing about the provider.
 		return err
 	}
+	noted := false
 	if d := lane.Breaker.OpenFor(); d > 0 {
 		// This failure is part of an outage (it tripped the breaker or was its probe): blame the
-		// provider, not the task, and keep the retry budget for failures of a healthy provider.
-		h.note(ctx, log, p, rec.Key, rec.Code)
-		return &RescheduleError{After: h.policy.spread(d), Reason: "provider outage", Code: rec.Code}
+		// provider, not the task, and keep the retry budget for failures of a healthy provider, up to
+		// MaxOutageAttempts such calls per task.
+		n, nerr := h.store.NoteOutageAttempt(ctx, p.Batch, rec.Key, rec.Code)
+		if nerr != nil {
+			return err // not recorded: retry, within the budget
+		}
+		if n <= h.policy.MaxOutageAttempts {
+			return &RescheduleError{After: h.policy.spread(d), Reason: "provider outage", Code: rec.Code}
+		}
+		noted = true
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	attempts := retried + 1
 	if attempts >= h.policy.MaxAttempts {
 		if h.Park != nil {
-			if at, ok := h.Park(ctx, p, attempts, err); ok {
+			after, ok, perr := h.Park(ctx, p, attempts, err)
+			if (perr != nil || ok) && !noted {
 				h.note(ctx, log, p, rec.Key, rec.Code)
-				return &RescheduleError{After: max(0, time.Until(at)), Reason: "parked", Code: rec.Code}
+			}
+			if perr != nil {
+				return fmt.Errorf("park after %s: %w", rec.Code, perr)
+			}
+			if ok {
+				log.Info("transient failure parked for the overnight window", "code", rec.Code, "after", after.Round(time.Second).String())
+				return &RescheduleError{After: max(0, after), Reason: "parked", Code: rec.Code}
 			}
 		}
 		rec.Outcome = Failed
-		return h.finish(ctx, log, rec, true)
+		return h.finish(ctx, log, rec, !noted)
 	}
-	h.note(ctx, log, p, rec.Key, rec.Code)
+	if !noted {
+		h.note(ctx, log, p, rec.Key, rec.Code)
+	}
 	log.Info("transient failure, will retry", "code", rec.Code, "attempt", attempts, "error", err)
 	return err
 }

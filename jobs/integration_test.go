@@ -94,7 +94,12 @@ func TestMixedFaultBatchDeletesEverything(t *testing.T) {
 }
 
 func TestErrorCodesDecideRetries(t *testing.T) {
-	l := startLive(t, func(c *config.Config) { c.Retry.MaxAttempts = 6 })
+	l := startLive(t, func(c *config.Config) {
+		c.Retry.MaxAttempts = 6
+		// One file failing on its own must not trip the breaker here: this test is about the budget
+		// (TestFileFailingAloneEnds covers the breaker's part).
+		c.Breaker.ConsecutiveFailures = 100
+	})
 	l.startWorker(t)
 	mss := func(id string) providers.Target {
 		return providers.Target{Provider: providers.MSS, ProjectID: l.stack.Creds.MSSProject, FileID: id}
@@ -185,4 +190,28 @@ func TestOutageIsWaitedOut(t *testing.T) {
 	assert.Zero(t, b.Counts[jobs.Failed], "an outage must never turn into failed deletions")
 	assert.Equal(t, int64(200), b.Counts[jobs.Deleted])
 	require.NoError(t, l.stack.Verify(context.Background(), l.p.Store, batch, targets))
+}
+
+// A file that fails on its own trips the breaker and is then the breaker's only probe: its failures
+// while the breaker is open are exempt from the budget only up to retry.max_outage_attempts, so it
+// still ends failed instead of probing forever.
+func TestFileFailingAloneEnds(t *testing.T) {
+	l := startLive(t, func(c *config.Config) {
+		c.Retry.MaxAttempts = 3
+		c.Retry.MaxOutageAttempts = 3
+		c.Breaker.ConsecutiveFailures = 2
+		c.Breaker.OpenTimeout = 100 * time.Millisecond
+	})
+	l.startWorker(t)
+	tg := providers.Target{Provider: providers.MSS, ProjectID: l.stack.Creds.MSSProject, FileID: "cursed"}
+	l.stack.MSS.Add(tg)
+	l.stack.Faults(providers.MSS).FailNext(1000, faults.Fault{Status: 500, Code: "MSS.00000004", Message: "Internal Error"})
+	batch := l.submit(t, tg)
+	waitDone(t, l.p.Store, batch)
+	r := l.record(t, batch, tg)
+	assert.Equal(t, jobs.Failed, r.Outcome)
+	calls := l.stack.MSS.Calls(tg)
+	assert.Equal(t, calls, r.Attempts, "every call is counted once in the record")
+	assert.LessOrEqual(t, calls, 3+3+1)
+	assert.Greater(t, calls, 3, "the outage exemption was used")
 }

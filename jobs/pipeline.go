@@ -1,7 +1,9 @@
 package jobs
 
 import (
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
@@ -37,13 +39,38 @@ func FromConfig(cfg *config.Config, rdb redis.UniversalClient) *Pipeline {
 // Policy is the retry policy from config.
 func (p *Pipeline) Policy() RetryPolicy {
 	r := p.Config.Retry
-	return RetryPolicy{MaxAttempts: r.MaxAttempts, BaseDelay: r.BaseDelay, MaxDelay: r.MaxDelay, ThrottleDelay: r.ThrottleDelay}
+	return RetryPolicy{MaxAttempts: r.MaxAttempts, BaseDelay: r.BaseDelay, MaxDelay: r.MaxDelay, ThrottleDelay: r.ThrottleDelay,
+		MaxOutageAttempts: r.MaxOutageAttempts}
+}
+
+// Overnight is the overnight retry window from retry.overnight, nil when retry.overnight.nights is 0
+// (parking off: a failure that used retry.max_attempts fails).
+func (p *Pipeline) Overnight() (*Overnight, error) {
+	o := p.Config.Retry.Overnight
+	if o.Nights <= 0 {
+		return nil, nil
+	}
+	start, err := config.ParseClock(o.Start)
+	if err != nil {
+		return nil, fmt.Errorf("retry.overnight.start: %w", err)
+	}
+	end, err := config.ParseClock(o.End)
+	if err != nil {
+		return nil, fmt.Errorf("retry.overnight.end: %w", err)
+	}
+	loc, err := time.LoadLocation(o.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("retry.overnight.timezone: %w", err)
+	}
+	return NewOvernight(p.Store, OvernightOptions{Nights: o.Nights, Window: Window{Start: start, End: end, Loc: loc}, Policy: p.Policy()})
 }
 
 // Worker is a handler and the asynq server that feeds it.
 type Worker struct {
 	Handler *Handler
 	Server  *asynq.Server
+	// Overnight is the handler's overnight window (nil when off); tests set its clock before Start.
+	Overnight *Overnight
 }
 
 // Start starts processing tasks.
@@ -79,7 +106,15 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 	}
 	h := NewHandler(HandlerOptions{Lanes: lanes, Store: p.Store, Limiter: NewSharedLimiter(redis_rate.NewLimiter(p.Redis)),
 		Policy: p.Policy(), MaxWait: cfg.Worker.RateLimitMaxWait, Logger: log, Observer: obs})
+	overnight, err := p.Overnight()
+	if err != nil {
+		// Config validation rejects this; a config built in code without it gets a loud log line.
+		log.Error("overnight retry window off", "error", err)
+	}
+	if overnight != nil {
+		h.Park = overnight.Park
+	}
 	srv := NewServer(p.Redis, WorkerOptions{Concurrency: cfg.Worker.Concurrency, Queues: queues,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, Policy: p.Policy(), Logger: log})
-	return &Worker{Handler: h, Server: srv}
+	return &Worker{Handler: h, Server: srv, Overnight: overnight}
 }

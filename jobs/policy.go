@@ -20,6 +20,9 @@ type RetryPolicy struct {
 	BaseDelay, MaxDelay time.Duration
 	// ThrottleDelay is used for a throttle the provider gave no hint for.
 	ThrottleDelay time.Duration
+	// MaxOutageAttempts is how many calls failing while the breaker is open a task may make without
+	// using MaxAttempts (config retry.max_outage_attempts).
+	MaxOutageAttempts int
 	// Jitter returns a float in [0, 1); nil means math/rand.
 	Jitter func() float64
 }

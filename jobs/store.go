@@ -76,7 +76,10 @@ type recordHead struct {
 //	batches              ZSET  batch id -> created (unix ms)
 //	batch:<id>           HASH  metadata and counters (one field per outcome, "terminal", "total", ...)
 //	batch:<id>:out       HASH  target key -> Record JSON (HSETNX semantics: the first outcome wins)
-//	batch:<id>:try       HASH  target key|n, |f, |e -> attempts, first attempt, last error (in-flight only)
+//	batch:<id>:try       HASH  in-flight tasks only: target key|n attempts, |f first attempt, |e last
+//	                           error code, |o outage attempts, and the overnight window's |nights,
+//	                           |window, |next, |wtries
+//	batch:<id>:parked    ZSET  target key -> next attempt (unix ms) of tasks parked for the overnight window
 //	outcomes             STREAM one entry per outcome, capped (field "r" holds the Record JSON)
 type Store struct {
 	rdb       redis.UniversalClient
@@ -112,9 +115,10 @@ const StreamKey = "reaper:outcomes"
 
 const batchesKey = "reaper:batches"
 
-func metaKey(id string) string { return "reaper:batch:" + id }
-func outKey(id string) string  { return "reaper:batch:" + id + ":out" }
-func tryKey(id string) string  { return "reaper:batch:" + id + ":try" }
+func metaKey(id string) string   { return "reaper:batch:" + id }
+func outKey(id string) string    { return "reaper:batch:" + id + ":out" }
+func tryKey(id string) string    { return "reaper:batch:" + id + ":try" }
+func parkedKey(id string) string { return "reaper:batch:" + id + ":parked" }
 
 // NewBatchID returns a new, time-sortable batch id such as 20261121T124500Z-3fa2c1d0.
 func NewBatchID(now time.Time) string {
@@ -205,30 +209,47 @@ func (s *Store) Cancelled(ctx context.Context, batch string) (bool, error) {
 //
 //	KEYS[1] batch:<id>:try
 //	ARGV[1] target key  ARGV[2] attempts to add (0 or 1)  ARGV[3] now (RFC 3339)  ARGV[4] last error code
-//	ARGV[5] ttl seconds
+//	ARGV[5] ttl seconds  ARGV[6] outage attempts to add (0 or 1)
+//
+// Returns the task's outage attempts so far.
 var noteScript = redis.NewScript(`
 redis.call('HINCRBY', KEYS[1], ARGV[1]..'|n', ARGV[2])
 redis.call('HSETNX', KEYS[1], ARGV[1]..'|f', ARGV[3])
 redis.call('HSET', KEYS[1], ARGV[1]..'|e', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-return 1
+return redis.call('HINCRBY', KEYS[1], ARGV[1]..'|o', ARGV[6])
 `)
 
 // NoteAttempt records an attempt that did not end the task (a retryable failure, a throttle): it
 // counts toward the record's attempts when called is true (the provider was called).
 func (s *Store) NoteAttempt(ctx context.Context, batch, key string, called bool, code string) error {
-	add := 0
+	_, err := s.note(ctx, batch, key, called, false, code)
+	return err
+}
+
+// NoteOutageAttempt records a provider call that failed while the provider's breaker was open (the call
+// that tripped it, or a probe) and returns how many such calls the task has made.
+func (s *Store) NoteOutageAttempt(ctx context.Context, batch, key, code string) (int, error) {
+	return s.note(ctx, batch, key, true, true, code)
+}
+
+func (s *Store) note(ctx context.Context, batch, key string, called, outage bool, code string) (int, error) {
+	add, out := 0, 0
 	if called {
 		add = 1
 	}
+	if outage {
+		out = 1
+	}
 	return noteScript.Run(ctx, s.rdb, []string{tryKey(batch)}, key, add,
-		s.now().UTC().Format(time.RFC3339Nano), code, int64(s.retention/time.Second)).Err()
+		s.now().UTC().Format(time.RFC3339Nano), code, int64(s.retention/time.Second), out).Int()
 }
 
 // finishScript writes a terminal record unless one exists: the first outcome wins, so a task that runs
 // twice (a worker died after the provider call) still has exactly one record and is counted once.
 //
 //	KEYS[1] batch:<id>  KEYS[2] batch:<id>:out  KEYS[3] batch:<id>:try  KEYS[4] outcomes stream
+//	KEYS[5] batch:<id>:parked
 //	ARGV[1] target key  ARGV[2] outcome  ARGV[3] record JSON without its closing brace
 //	ARGV[4] now (RFC 3339)  ARGV[5] attempts to add (0 or 1)  ARGV[6] ttl seconds
 //	ARGV[7] stream max length  ARGV[8] now (unix ms)  ARGV[9] enqueue id
@@ -248,7 +269,9 @@ local prev = redis.call('HMGET', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f')
 local n = tonumber(ARGV[5]) + (tonumber(prev[1]) or 0)
 local first = prev[2] or ARGV[4]
 if prev[1] or prev[2] then
-  redis.call('HDEL', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f', ARGV[1]..'|e')
+  redis.call('HDEL', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f', ARGV[1]..'|e', ARGV[1]..'|o',
+    ARGV[1]..'|nights', ARGV[1]..'|window', ARGV[1]..'|next', ARGV[1]..'|wtries')
+  redis.call('ZREM', KEYS[5], ARGV[1])
 end
 local rec = ARGV[3]..',"attempts":'..n..',"first_attempt":"'..first..'","last_attempt":"'..ARGV[4]..'"}'
 redis.call('HSET', KEYS[2], ARGV[1], rec)
@@ -282,7 +305,7 @@ func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error)
 	}
 	now := s.now()
 	w := &finishWrite{
-		keys: []string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey},
+		keys: []string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey, parkedKey(r.Batch)},
 		args: []any{r.Key, string(r.Outcome), string(head[:len(head)-1]), now.UTC().Format(time.RFC3339Nano), add,
 			int64(s.retention / time.Second), s.streamMax, now.UnixMilli(), r.EnqueueID},
 		done: make(chan struct{}),
