@@ -1,0 +1,459 @@
+// Package httpapi is reaper's HTTP face: the producer API (`reaper serve`: submit a JSONL manifest,
+// read a batch's status and report, retry its failures), the admin endpoints every process serves
+// (/healthz, /readyz, /metrics, the dashboard), the request log, and the JSON views of batches that
+// the CLI prints too.
+//
+// Routes use Go's method-and-wildcard ServeMux patterns; Register adds them to a mux the caller owns,
+// so one listener can carry the API and the admin endpoints. The API is described by the OpenAPI 3
+// document served at /v1/openapi.json.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/providers"
+)
+
+// Options configures New.
+type Options struct {
+	// Producer validates and enqueues; its Store serves status and reports. Required.
+	Producer *jobs.Producer
+	// Tokens are the accepted bearer tokens (config api.tokens_file and REAPER_API_TOKENS). At least
+	// one is required: the API never runs open.
+	Tokens []string
+	// MaxBodyBytes caps one request body (default 64 MiB, config api.max_body_bytes). A submission's
+	// body is held in memory while it is validated and enqueued, so memory is bounded by
+	// MaxBodyBytes * MaxConcurrentSubmits.
+	MaxBodyBytes int64
+	// MaxConcurrentSubmits is how many POST /v1/batches are read and enqueued at once (default 4);
+	// more wait for a slot.
+	MaxConcurrentSubmits int
+	// ConfirmAbove, when positive, is the manifest size above which a submission needs confirm=true
+	// (config enqueue.confirm_above, as `reaper enqueue --yes`).
+	ConfirmAbove int
+	// Logger receives what cannot go into a response (a report that broke off mid-stream).
+	Logger *slog.Logger
+}
+
+// MaxRejected is how many rejected lines a response lists; rejected_count has them all.
+const MaxRejected = 1000
+
+// API is the producer API's handlers.
+type API struct {
+	o      Options
+	tokens tokenSet
+	slots  chan struct{}
+}
+
+// New checks o and builds the API.
+func New(o Options) (*API, error) {
+	if o.Producer == nil {
+		return nil, errors.New("httpapi: a producer is required")
+	}
+	tokens, err := newTokenSet(o.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 64 << 20
+	}
+	if o.MaxConcurrentSubmits <= 0 {
+		o.MaxConcurrentSubmits = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &API{o: o, tokens: tokens, slots: make(chan struct{}, o.MaxConcurrentSubmits)}, nil
+}
+
+// routes are the API's patterns and handlers; auth marks those that need a bearer token.
+func (a *API) routes() []route {
+	return []route{
+		{"POST /v1/batches", true, a.submit},
+		{"GET /v1/batches/{id}", true, a.status},
+		{"GET /v1/batches/{id}/report", true, a.report},
+		{"POST /v1/batches/{id}/retry", true, a.retry},
+		{"GET /v1/openapi.json", false, serveOpenAPI},
+	}
+}
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	for _, r := range a.routes() {
+		h := http.Handler(r.handler)
+		if r.auth {
+			h = a.tokens.require(h)
+		}
+		mux.Handle(r.pattern, h)
+	}
+}
+
+// Patterns lists the ServeMux patterns Register adds, e.g. "POST /v1/batches".
+func (a *API) Patterns() []string { return patterns(a.routes()) }
+
+type route struct {
+	pattern string
+	auth    bool
+	handler http.HandlerFunc
+}
+
+func patterns(rs []route) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.pattern
+	}
+	return out
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI is the OpenAPI 3 description of the routes this package serves.
+func OpenAPI() []byte { return bytes.Clone(openAPI) }
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPI)
+}
+
+// Rejection is one manifest line that was not accepted.
+type Rejection struct {
+	Line  int    `json:"line"`
+	Field string `json:"field,omitempty"`
+	Error string `json:"error"`
+}
+
+// SubmitResult is the response to POST /v1/batches and POST /v1/batches/{id}/retry.
+type SubmitResult struct {
+	// Batch is the new batch's id ("" for a dry run).
+	Batch string `json:"batch"`
+	// Accepted is how many targets were valid: Enqueued + Duplicates, or what a dry run would submit.
+	Accepted   int `json:"accepted"`
+	Enqueued   int `json:"enqueued"`
+	Duplicates int `json:"duplicates"`
+	// ByProvider counts tasks enqueued per provider (for a dry run: valid targets per provider).
+	ByProvider map[providers.Name]int `json:"by_provider"`
+	// RejectedCount is every rejected line; Rejected lists the first MaxRejected of them.
+	RejectedCount int         `json:"rejected_count"`
+	Rejected      []Rejection `json:"rejected"`
+	DryRun        bool        `json:"dry_run,omitempty"`
+}
+
+// ErrorBody is every error response's JSON.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Line  int    `json:"line,omitempty"`
+	Field string `json:"field,omitempty"`
+	// Batch names a batch the failed request created anyway (an enqueue that stopped part way).
+	Batch string `json:"batch,omitempty"`
+	// Rejected lists bad lines when none was good (422).
+	RejectedCount int         `json:"rejected_count,omitempty"`
+	Rejected      []Rejection `json:"rejected,omitempty"`
+}
+
+// submit is POST /v1/batches: the body is a JSONL manifest. Every line is validated first; bad lines
+// are rejected with their line number and field, good ones are enqueued as one new batch. A body with
+// no good line creates no batch (422). The body is read whole before anything is enqueued, so a body
+// over the size limit (413) or cut short enqueues nothing.
+func (a *API) submit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	dryRun, err := boolParam(q.Get("dry_run"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Field: "dry_run"})
+		return
+	}
+	confirm, err := boolParam(q.Get("confirm"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Field: "confirm"})
+		return
+	}
+	meta, ok := a.batchMeta(w, r)
+	if !ok {
+		return
+	}
+	if r.ContentLength > a.o.MaxBodyBytes {
+		a.tooLarge(w)
+		return
+	}
+
+	select {
+	case a.slots <- struct{}{}:
+		defer func() { <-a.slots }()
+	case <-r.Context().Done():
+		writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: "gave up waiting for a submission slot"})
+		return
+	}
+	var body bytes.Buffer
+	if r.ContentLength > 0 {
+		body.Grow(int(r.ContentLength))
+	}
+	if _, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes)); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			a.tooLarge(w)
+			return
+		}
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: "reading the body: " + err.Error()})
+		return
+	}
+
+	// Pass 1: validate every line, count the good ones.
+	res := SubmitResult{ByProvider: map[providers.Name]int{}, Rejected: []Rejection{}, DryRun: dryRun}
+	reject := func(le *jobs.LineError) error {
+		res.RejectedCount++
+		if len(res.Rejected) < MaxRejected {
+			res.Rejected = append(res.Rejected, rejection(le))
+		}
+		return nil
+	}
+	valid := map[providers.Name]int{}
+	err = jobs.ReadManifest(bytes.NewReader(body.Bytes()), func(line int, t providers.Target) error {
+		if err := a.o.Producer.Prepare(&t); err != nil {
+			return reject(&jobs.LineError{Line: line, Err: err})
+		}
+		res.Accepted++
+		valid[t.Provider]++
+		return nil
+	}, reject)
+	var le *jobs.LineError
+	if errors.As(err, &le) { // a line too long to read: the rest of the body cannot be trusted
+		rj := rejection(le)
+		writeError(w, http.StatusUnprocessableEntity, ErrorBody{Error: "line " + strconv.Itoa(le.Line) + ": " + rj.Error + ": nothing enqueued", Line: le.Line})
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		return
+	}
+	if res.Accepted == 0 {
+		msg := "the body holds no target: nothing enqueued"
+		if res.RejectedCount > 0 {
+			msg = fmt.Sprintf("all %d lines were rejected: nothing enqueued", res.RejectedCount)
+		}
+		writeError(w, http.StatusUnprocessableEntity, ErrorBody{Error: msg, RejectedCount: res.RejectedCount, Rejected: res.Rejected})
+		return
+	}
+	if dryRun {
+		res.ByProvider = valid
+		writeJSON(w, http.StatusOK, res)
+		return
+	}
+	if a.o.ConfirmAbove > 0 && res.Accepted > a.o.ConfirmAbove && !confirm {
+		writeError(w, http.StatusUnprocessableEntity, ErrorBody{Field: "confirm", Error: fmt.Sprintf(
+			"%d targets is more than enqueue.confirm_above (%d) and deletes are irreversible: check the manifest with dry_run=true, then send it again with confirm=true",
+			res.Accepted, a.o.ConfirmAbove)})
+		return
+	}
+
+	// Pass 2: enqueue the good lines. The lines are the same and Prepare is deterministic, so exactly
+	// the lines pass 1 accepted are enqueued. A client hanging up does not stop a submission half way.
+	targets := func(yield func(providers.Target) bool) {
+		_ = jobs.ReadManifest(bytes.NewReader(body.Bytes()), func(_ int, t providers.Target) error {
+			if a.o.Producer.Prepare(&t) != nil {
+				return nil
+			}
+			if !yield(t) {
+				return errStop
+			}
+			return nil
+		}, func(*jobs.LineError) error { return nil })
+	}
+	meta.Source = "api"
+	a.finishSubmit(w, r, res, func(ctx context.Context) (jobs.Summary, error) {
+		return a.o.Producer.Submit(ctx, meta, iter.Seq[providers.Target](targets), nil)
+	})
+}
+
+var errStop = errors.New("stop")
+
+// finishSubmit runs an enqueue detached from the client's connection and answers 201 with its summary.
+func (a *API) finishSubmit(w http.ResponseWriter, r *http.Request, res SubmitResult, enqueue func(context.Context) (jobs.Summary, error)) {
+	sum, err := enqueue(context.WithoutCancel(r.Context()))
+	noteBatch(r.Context(), sum.Batch)
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, jobs.ErrNoBatch) {
+			status = http.StatusNotFound
+		}
+		body := ErrorBody{Error: err.Error()}
+		if sum.Batch != "" && a.exists(r, sum.Batch) {
+			body.Batch = sum.Batch
+			body.Error = fmt.Sprintf("batch %s stopped after %d tasks: %v (cancel it with reaper cancel --batch %s)", sum.Batch, sum.Enqueued, err, sum.Batch)
+		}
+		writeError(w, status, body)
+		return
+	}
+	res.Batch, res.Enqueued, res.Duplicates, res.ByProvider = sum.Batch, sum.Enqueued, sum.Duplicates, sum.ByProvider
+	res.Accepted = sum.Enqueued + sum.Duplicates
+	if res.Rejected == nil {
+		res.Rejected = []Rejection{}
+	}
+	w.Header().Set("Location", "/v1/batches/"+sum.Batch)
+	writeJSON(w, http.StatusCreated, res)
+}
+
+// exists reports whether the store holds batch id (an enqueue that failed may or may not have created it).
+func (a *API) exists(r *http.Request, id string) bool {
+	_, err := a.o.Producer.Store().Batch(context.WithoutCancel(r.Context()), id)
+	return err == nil
+}
+
+// batchMeta reads who submits and why: query submitted_by / note, or headers X-Reaper-Submitted-By /
+// X-Reaper-Note. Without a submitter the batch records the token's fingerprint.
+func (a *API) batchMeta(w http.ResponseWriter, r *http.Request) (jobs.BatchMeta, bool) {
+	get := func(param, header string) string {
+		if v := r.URL.Query().Get(param); v != "" {
+			return v
+		}
+		return r.Header.Get(header)
+	}
+	m := jobs.BatchMeta{SubmittedBy: get("submitted_by", "X-Reaper-Submitted-By"), Note: get("note", "X-Reaper-Note")}
+	for field, v := range map[string]string{"submitted_by": m.SubmittedBy, "note": m.Note} {
+		if len(v) > 1024 || strings.ContainsAny(v, "\r\n") {
+			writeError(w, http.StatusBadRequest, ErrorBody{Field: field, Error: "must be one line of at most 1024 bytes"})
+			return m, false
+		}
+	}
+	if m.SubmittedBy == "" {
+		m.SubmittedBy = "api:" + clientOf(r.Context())
+	}
+	return m, true
+}
+
+func (a *API) tooLarge(w http.ResponseWriter) {
+	writeError(w, http.StatusRequestEntityTooLarge, ErrorBody{
+		Error: fmt.Sprintf("the body is larger than api.max_body_bytes (%d bytes): split the manifest into several batches", a.o.MaxBodyBytes)})
+}
+
+// status is GET /v1/batches/{id}.
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	b, ok := a.batch(w, r)
+	if !ok {
+		return
+	}
+	st, _, err := AddParked(r.Context(), a.o.Producer.Store(), StatusOf(b))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, ErrorBody{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// report is GET /v1/batches/{id}/report?format=jsonl|csv&only=OUTCOME, streamed from the store.
+func (a *API) report(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format == "" {
+		format = JSONL
+	}
+	if format != JSONL && format != CSV {
+		writeError(w, http.StatusBadRequest, ErrorBody{Field: "format", Error: fmt.Sprintf("must be jsonl or csv, got %q", format)})
+		return
+	}
+	only, err := ParseOutcome(q.Get("only"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Field: "only", Error: err.Error()})
+		return
+	}
+	b, ok := a.batch(w, r)
+	if !ok {
+		return
+	}
+	ctype := "application/x-ndjson"
+	if format == CSV {
+		ctype = "text/csv; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": b.ID + "." + format}))
+	cw := &countingWriter{w: w}
+	if err := WriteReport(r.Context(), a.o.Producer.Store(), b.ID, format, only, cw); err != nil {
+		if cw.n == 0 && r.Context().Err() == nil {
+			w.Header().Del("Content-Disposition")
+			writeError(w, http.StatusInternalServerError, ErrorBody{Error: err.Error()})
+			return
+		}
+		// Rows are already out: cut the connection so the client sees a broken transfer, never a
+		// report that looks complete.
+		a.o.Logger.Warn("report broke off", "batch_id", b.ID, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// retry is POST /v1/batches/{id}/retry: the batch's failed targets become a new batch.
+func (a *API) retry(w http.ResponseWriter, r *http.Request) {
+	b, ok := a.batch(w, r)
+	if !ok {
+		return
+	}
+	meta, ok := a.batchMeta(w, r)
+	if !ok {
+		return
+	}
+	a.finishSubmit(w, r, SubmitResult{}, func(ctx context.Context) (jobs.Summary, error) {
+		return a.o.Producer.RetryFailed(ctx, b.ID, meta)
+	})
+}
+
+// batch reads the batch named by the {id} wildcard, answering 404 when the store does not know it.
+func (a *API) batch(w http.ResponseWriter, r *http.Request) (jobs.BatchInfo, bool) {
+	id := r.PathValue("id")
+	noteBatch(r.Context(), id)
+	b, err := a.o.Producer.Store().Batch(r.Context(), id)
+	switch {
+	case errors.Is(err, jobs.ErrNoBatch):
+		writeError(w, http.StatusNotFound, ErrorBody{Error: "no such batch: " + id + " (never created, or past outcomes.retention)"})
+		return b, false
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, ErrorBody{Error: err.Error()})
+		return b, false
+	}
+	return b, true
+}
+
+// rejection turns a bad line into its JSON, naming the field when the error does.
+func rejection(le *jobs.LineError) Rejection {
+	rj := Rejection{Line: le.Line, Error: le.Err.Error()}
+	var fe *providers.FieldError
+	if errors.As(le.Err, &fe) {
+		rj.Field = fe.Field
+		if rj.Error == fe.Error() { // the field's error alone: say it without repeating the field
+			rj.Error = fe.Problem
+		}
+	}
+	return rj
+}
+
+func boolParam(s string) (bool, error) {
+	if s == "" {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, fmt.Errorf("%q is not true or false", s)
+	}
+	return v, nil
+}
+
+// countingWriter remembers whether anything reached the client.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

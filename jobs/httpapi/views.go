@@ -1,0 +1,126 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/reaper-media/reaper/jobs"
+)
+
+// BatchStatus is the JSON form of a batch's state: GET /v1/batches/{id} and `reaper status --json`.
+type BatchStatus struct {
+	Batch       string           `json:"batch"`
+	CreatedAt   time.Time        `json:"created_at"`
+	SubmittedBy string           `json:"submitted_by"`
+	Source      string           `json:"source"`
+	Note        string           `json:"note,omitempty"`
+	Sealed      bool             `json:"sealed"`
+	Cancelled   bool             `json:"cancelled"`
+	Done        bool             `json:"done"`
+	Total       int64            `json:"total"`
+	Duplicates  int64            `json:"duplicates"`
+	Pending     int64            `json:"pending"`
+	Outcomes    map[string]int64 `json:"outcomes"`
+	RatePerSec  float64          `json:"rate_per_sec"`
+	ETASeconds  float64          `json:"eta_seconds"`
+	// Parked counts tasks held for the overnight retry window (AddParked fills it); NextAttempt is
+	// the earliest time one of them runs again.
+	Parked      int64      `json:"parked"`
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+}
+
+// StatusOf is a batch's BatchStatus; every outcome is present, zero or not.
+func StatusOf(b jobs.BatchInfo) BatchStatus {
+	s := BatchStatus{Batch: b.ID, CreatedAt: b.CreatedAt, SubmittedBy: b.SubmittedBy, Source: b.Source, Note: b.Note,
+		Sealed: b.Sealed, Cancelled: b.Cancelled, Done: b.Done(), Total: b.Total, Duplicates: b.Duplicates,
+		Pending: b.Pending(), Outcomes: map[string]int64{}, RatePerSec: b.Rate(), ETASeconds: b.ETA().Seconds()}
+	for _, o := range jobs.Outcomes {
+		s.Outcomes[string(o)] = b.Counts[o]
+	}
+	return s
+}
+
+// AddParked fills st's parked count and next attempt from the store, and returns them.
+func AddParked(ctx context.Context, s *jobs.Store, st BatchStatus) (BatchStatus, jobs.Parked, error) {
+	pk, err := s.Parked(ctx, st.Batch)
+	if err != nil {
+		return st, pk, err
+	}
+	st.Parked = pk.Count
+	if pk.Count > 0 {
+		next := pk.Next
+		st.NextAttempt = &next
+	}
+	return st, pk, nil
+}
+
+// Report formats.
+const (
+	JSONL = "jsonl" // one jobs.Record JSON object per line
+	CSV   = "csv"   // a header row of ReportColumns, then one row per target
+)
+
+// ReportColumns are the CSV report's columns, in order.
+var ReportColumns = []string{"batch", "provider", "key", "outcome", "recycled_item_id", "http_status", "code", "message",
+	"request_id", "attempts", "first_attempt", "last_attempt", "target"}
+
+// ParseOutcome accepts an outcome name as written in a report filter ("failed"); "" means all.
+func ParseOutcome(s string) (jobs.Outcome, error) {
+	if s == "" {
+		return "", nil
+	}
+	for _, o := range jobs.Outcomes {
+		if string(o) == s {
+			return o, nil
+		}
+	}
+	return "", fmt.Errorf("unknown outcome %q (want one of deleted, recycled, already_gone, failed, cancelled, dry_run)", s)
+}
+
+// WriteReport streams a batch's records to w as JSONL or CSV, one row per target, only those with
+// outcome only when it is set. Records come from the store in pages, so memory stays flat for any
+// batch size.
+func WriteReport(ctx context.Context, s *jobs.Store, batch, format string, only jobs.Outcome, w io.Writer) error {
+	if format != JSONL && format != CSV {
+		return fmt.Errorf("report format must be jsonl or csv, got %q", format)
+	}
+	var cw *csv.Writer
+	enc := json.NewEncoder(w)
+	if format == CSV {
+		cw = csv.NewWriter(w)
+		if err := cw.Write(ReportColumns); err != nil {
+			return err
+		}
+	}
+	err := s.Records(ctx, batch, func(r jobs.Record) error {
+		if only != "" && r.Outcome != only {
+			return nil
+		}
+		if cw == nil {
+			return enc.Encode(r)
+		}
+		target, _ := json.Marshal(r.Target)
+		return cw.Write([]string{r.Batch, string(r.Provider), r.Key, string(r.Outcome), optInt(r.RecycledItemID),
+			optInt(int64(r.HTTPStatus)), r.Code, r.Message, r.RequestID, strconv.Itoa(r.Attempts),
+			r.FirstAttempt.UTC().Format(time.RFC3339Nano), r.LastAttempt.UTC().Format(time.RFC3339Nano), string(target)})
+	})
+	if cw != nil {
+		cw.Flush()
+		if err == nil {
+			err = cw.Error()
+		}
+	}
+	return err
+}
+
+func optInt(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.FormatInt(n, 10)
+}
