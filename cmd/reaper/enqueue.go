@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
@@ -20,7 +23,7 @@ import (
 const maxShownErrors = 20
 
 func runEnqueue(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "enqueue", "(--manifest FILE|- | --provider P [target flags]) [--dry-run] [--yes]")
+	fs := newFlags(e, "enqueue", "(--manifest FILE|- | --provider P [target flags]) [--after D | --at TIME | --unregister] [--dry-run] [--yes]")
 	cfgPath := configFlag(fs, e)
 	manifest := fs.String("manifest", "", "JSONL manifest `file`, one target per line; - reads stdin")
 	dryRun := fs.Bool("dry-run", false, "validate every line and print counts per provider; enqueue nothing")
@@ -39,11 +42,18 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&one.UserID, "user-id", "", "single target (smh): user_id")
 	fs.Uint64Var(&one.SubAppID, "sub-app-id", 0, "single target (vod): SubAppId (default providers.vod.sub_app_id)")
 	parts := fs.String("delete-parts", "", "single target (vod): Type[:Definition],... e.g. TranscodeFiles:230,WechatPublishFiles")
+	after := fs.Duration("after", 0, "register the target(s) in the retention index, due this long from now (e.g. 720h), instead of enqueueing")
+	at := fs.String("at", "", "register the target(s) in the retention index, due at this RFC 3339 `time` (e.g. 2026-12-31T00:00:00Z), instead of enqueueing")
+	unregister := fs.Bool("unregister", false, "cancel the target(s)' retention-index registrations before they are due")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if (*manifest == "") == (*provider == "") {
 		return errors.New("give either --manifest FILE (or -) or --provider with target flags")
+	}
+	mode, err := indexModeOf(*after, *at, *unregister)
+	if err != nil {
+		return err
 	}
 
 	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
@@ -62,8 +72,11 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if *dryRun {
-			fmt.Fprintf(e.stdout, "valid: %s (dry run: nothing enqueued)\n", one)
+			fmt.Fprintf(e.stdout, "valid: %s (dry run: nothing %s)\n", one, mode.verb())
 			return nil
+		}
+		if mode.index() {
+			return indexTargets(ctx, e, p, mode, slices.Values([]providers.Target{one}))
 		}
 		meta.Source = "cli"
 		sum, err := p.Producer.Submit(ctx, meta, slices.Values([]providers.Target{one}), nil)
@@ -80,7 +93,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer cleanup()
-	counts, err := validateManifest(e, p.Producer, src)
+	counts, err := validateManifest(e, p.Producer, src, mode.verb())
 	if err != nil {
 		return err
 	}
@@ -94,8 +107,19 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(e.stdout, "%s\t%d\n", n, counts[n])
 			}
 		}
-		fmt.Fprintf(e.stdout, "total\t%d\n(dry run: every line is valid; nothing enqueued)\n", total)
+		fmt.Fprintf(e.stdout, "total\t%d\n(dry run: every line is valid; nothing %s)\n", total, mode.verb())
 		return nil
+	}
+	if mode.index() {
+		if _, err := src.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		var readErr error
+		err := indexTargets(ctx, e, p, mode, preparedTargets(src, p.Producer, &readErr))
+		if err == nil && readErr != nil && !errors.Is(readErr, errStop) {
+			err = readErr
+		}
+		return err
 	}
 	if limit := p.Config.Enqueue.ConfirmAbove; limit > 0 && total > limit && !*yes {
 		return fmt.Errorf("the manifest has %d targets, more than enqueue.confirm_above (%d); deletes are irreversible: check it with --dry-run, then pass --yes", total, limit)
@@ -112,18 +136,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	var readErr error
-	targets := func(yield func(providers.Target) bool) {
-		readErr = jobs.ReadManifest(src, func(line int, t providers.Target) error {
-			if err := p.Producer.Prepare(&t); err != nil {
-				return &jobs.LineError{Line: line, Err: err} // changed since the first pass
-			}
-			if !yield(t) {
-				return errStop
-			}
-			return nil
-		}, func(le *jobs.LineError) error { return le })
-	}
-	sum, err := p.Producer.Submit(ctx, meta, iter.Seq[providers.Target](targets), bar)
+	sum, err := p.Producer.Submit(ctx, meta, preparedTargets(src, p.Producer, &readErr), bar)
 	if bar != nil {
 		fmt.Fprintln(e.stderr)
 	}
@@ -137,6 +150,22 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 }
 
 var errStop = errors.New("stop")
+
+// preparedTargets is the second pass over a validated manifest: every target, Prepared. A line that
+// no longer validates (the file changed since the first pass) stops it with *readErr set.
+func preparedTargets(src io.Reader, prod *jobs.Producer, readErr *error) iter.Seq[providers.Target] {
+	return func(yield func(providers.Target) bool) {
+		*readErr = jobs.ReadManifest(src, func(line int, t providers.Target) error {
+			if err := prod.Prepare(&t); err != nil {
+				return &jobs.LineError{Line: line, Err: err} // changed since the first pass
+			}
+			if !yield(t) {
+				return errStop
+			}
+			return nil
+		}, func(le *jobs.LineError) error { return le })
+	}
+}
 
 func printSummary(e *env, s jobs.Summary) error {
 	fmt.Fprintln(e.stdout, s.Batch)
@@ -177,8 +206,8 @@ func openManifest(e *env, name string) (io.ReadSeeker, func(), error) {
 }
 
 // validateManifest reads every line, prints the bad ones (up to maxShownErrors) and counts targets per
-// provider. Any bad line is an error.
-func validateManifest(e *env, p *jobs.Producer, r io.Reader) (map[providers.Name]int, error) {
+// provider. Any bad line is an error saying nothing was done (verb: "enqueued", "registered", ...).
+func validateManifest(e *env, p *jobs.Producer, r io.Reader, verb string) (map[providers.Name]int, error) {
 	counts := map[providers.Name]int{}
 	bad := 0
 	report := func(le *jobs.LineError) error {
@@ -202,7 +231,7 @@ func validateManifest(e *env, p *jobs.Producer, r io.Reader) (map[providers.Name
 		if bad > maxShownErrors {
 			fmt.Fprintf(e.stderr, "... and %d more bad lines\n", bad-maxShownErrors)
 		}
-		return nil, fmt.Errorf("%d bad lines: nothing enqueued", bad)
+		return nil, fmt.Errorf("%d bad lines: nothing %s", bad, verb)
 	}
 	return counts, nil
 }
@@ -236,4 +265,107 @@ func defaultSubmitter() string {
 	}
 	host, _ := os.Hostname()
 	return name + "@" + host
+}
+
+// indexMode is what enqueue does with its targets: enqueue them now, or register them in (or remove
+// them from) the retention index, from which `index` policies enqueue them when due.
+type indexMode struct {
+	register, unregister bool
+	due                  time.Time
+}
+
+// indexModeOf reads --after, --at and --unregister.
+func indexModeOf(after time.Duration, at string, unregister bool) (indexMode, error) {
+	switch {
+	case unregister && (after != 0 || at != ""):
+		return indexMode{}, errors.New("--unregister cancels registrations: it takes no --after or --at")
+	case after != 0 && at != "":
+		return indexMode{}, errors.New("give --after or --at, not both")
+	case after < 0:
+		return indexMode{}, fmt.Errorf("--after must be positive, got %s", after)
+	case after > 0:
+		return indexMode{register: true, due: time.Now().Add(after)}, nil
+	case at != "":
+		due, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return indexMode{}, fmt.Errorf("--at: %q is not an RFC 3339 time such as 2026-12-31T00:00:00Z", at)
+		}
+		return indexMode{register: true, due: due}, nil
+	}
+	return indexMode{unregister: unregister}, nil
+}
+
+func (m indexMode) index() bool { return m.register || m.unregister }
+
+func (m indexMode) verb() string {
+	switch {
+	case m.register:
+		return "registered"
+	case m.unregister:
+		return "unregistered"
+	}
+	return "enqueued"
+}
+
+// indexTargets registers every target in the retention index (due m.due) or cancels its registration,
+// several at a time (enqueue.parallel), and prints the counts.
+func indexTargets(ctx context.Context, e *env, p *jobs.Pipeline, m indexMode, targets iter.Seq[providers.Target]) error {
+	x := jobs.NewIndex(p.Redis, p.Config.FillTarget)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var done, existed [3]atomic.Int64 // per provider, in providers.Names order
+	work := make(chan providers.Target, 4*p.Config.Enqueue.Parallel)
+	var wg sync.WaitGroup
+	for range p.Config.Enqueue.Parallel {
+		wg.Go(func() {
+			for t := range work {
+				if ctx.Err() != nil {
+					continue // drain
+				}
+				var err error
+				had := false
+				if m.unregister {
+					had, err = x.Unregister(ctx, t)
+				} else {
+					err = x.Register(ctx, t, m.due)
+				}
+				if err != nil {
+					cancel(fmt.Errorf("%s: %w", t, err))
+					continue
+				}
+				i := slices.Index(providers.Names, t.Provider)
+				done[i].Add(1)
+				if had {
+					existed[i].Add(1)
+				}
+			}
+		})
+	}
+	for t := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- t
+	}
+	close(work)
+	wg.Wait()
+
+	var total, hits int64
+	var per []string
+	for i, n := range providers.Names {
+		total += done[i].Load()
+		hits += existed[i].Load()
+		if c := done[i].Load(); c > 0 {
+			per = append(per, fmt.Sprintf("%s %d", n, c))
+		}
+	}
+	if err := context.Cause(ctx); err != nil {
+		return fmt.Errorf("stopped after %d targets %s: %w", total, m.verb(), err)
+	}
+	if m.unregister {
+		fmt.Fprintf(e.stdout, "unregistered %d of %d targets (%d had no registration)\n", hits, total, total-hits)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "registered %d targets (%s), due %s\n", total, strings.Join(per, ", "), m.due.UTC().Format(time.RFC3339))
+	return nil
 }

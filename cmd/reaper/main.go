@@ -52,6 +52,9 @@ func commands() []command {
 		{"cancel", "stop a batch: queued tasks are removed and recorded cancelled", runCancel},
 		{"pause", "hold one provider's queue (e.g. while its credentials rotate)", runPause},
 		{"resume", "release a paused provider queue", runResume},
+		{"serve", "run the HTTP producer API (POST /v1/batches ...) on api.listen until SIGINT/SIGTERM", runServe},
+		{"scheduler", "run the retention policies on their schedules until SIGINT/SIGTERM (replicas elect one leader)", runScheduler},
+		{"policies", "list retention policies with their last and next runs; `policies run NAME [--dry-run]` runs one now", runPolicies},
 		{"fakes", "serve the MSS, SMH and VOD fakes on loopback for your own deployment or code", runFakes},
 	}
 }

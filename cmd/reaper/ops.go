@@ -10,10 +10,11 @@ import (
 )
 
 func runRetry(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "retry", "--batch ID")
+	fs := newFlags(e, "retry", "--batch ID [--now]")
 	cfgPath := configFlag(fs, e)
 	batch := fs.String("batch", "", "batch `id` whose failed targets to re-enqueue (required)")
 	by := fs.String("submitted-by", defaultSubmitter(), "who submits the new batch")
+	now := fs.Bool("now", false, "instead, run the batch's tasks parked for the overnight retry window now (they keep the nights they used)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -25,6 +26,14 @@ func runRetry(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeFn()
+	if *now {
+		n, err := p.Admin.RunParked(ctx, *batch)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "batch %s: %d parked tasks brought forward to run now\n", *batch, n)
+		return nil
+	}
 	sum, err := p.Producer.RetryFailed(ctx, *batch, jobs.BatchMeta{SubmittedBy: *by})
 	if err != nil {
 		return err

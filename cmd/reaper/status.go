@@ -2,45 +2,26 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/httpapi"
 	"github.com/reaper-media/reaper/providers"
 )
 
-// batchStatus is the JSON form of `status --batch`.
-type batchStatus struct {
-	Batch       string           `json:"batch"`
-	CreatedAt   time.Time        `json:"created_at"`
-	SubmittedBy string           `json:"submitted_by"`
-	Source      string           `json:"source"`
-	Note        string           `json:"note,omitempty"`
-	Sealed      bool             `json:"sealed"`
-	Cancelled   bool             `json:"cancelled"`
-	Done        bool             `json:"done"`
-	Total       int64            `json:"total"`
-	Duplicates  int64            `json:"duplicates"`
-	Pending     int64            `json:"pending"`
-	Outcomes    map[string]int64 `json:"outcomes"`
-	RatePerSec  float64          `json:"rate_per_sec"`
-	ETASeconds  float64          `json:"eta_seconds"`
-}
+// batchStatus is the JSON form of `status --batch`, the same view GET /v1/batches/{id} serves.
+type batchStatus = httpapi.BatchStatus
 
-func toStatus(b jobs.BatchInfo) batchStatus {
-	s := batchStatus{Batch: b.ID, CreatedAt: b.CreatedAt, SubmittedBy: b.SubmittedBy, Source: b.Source, Note: b.Note,
-		Sealed: b.Sealed, Cancelled: b.Cancelled, Done: b.Done(), Total: b.Total, Duplicates: b.Duplicates,
-		Pending: b.Pending(), Outcomes: map[string]int64{}, RatePerSec: b.Rate(), ETASeconds: b.ETA().Seconds()}
-	for _, o := range jobs.Outcomes {
-		s.Outcomes[string(o)] = b.Counts[o]
-	}
-	return s
+func toStatus(b jobs.BatchInfo) batchStatus { return httpapi.StatusOf(b) }
+
+// withParked adds the batch's parked tasks (overnight window) to its status.
+func withParked(ctx context.Context, s *jobs.Store, st batchStatus) (batchStatus, jobs.Parked, error) {
+	return httpapi.AddParked(ctx, s, st)
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -63,10 +44,14 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return json.NewEncoder(e.stdout).Encode(toStatus(b))
+		st, parked, err := withParked(ctx, p.Store, toStatus(b))
+		if err != nil {
+			return err
 		}
-		printBatch(e, b)
+		if *asJSON {
+			return json.NewEncoder(e.stdout).Encode(st)
+		}
+		writeBatch(e.stdout, b, parked)
 		return nil
 	}
 
@@ -81,7 +66,11 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	var batches []batchStatus
 	for _, id := range ids {
 		if b, err := p.Store.Batch(ctx, id); err == nil {
-			batches = append(batches, toStatus(b))
+			st, _, err := withParked(ctx, p.Store, toStatus(b))
+			if err != nil {
+				return err
+			}
+			batches = append(batches, st)
 		}
 	}
 	if *asJSON {
@@ -105,17 +94,24 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	for _, q := range queues {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%v\t%s\n", q.Provider, q.Pending, q.Active, q.Scheduled, q.Retry, q.Paused, q.Latency.Round(time.Second))
 	}
-	fmt.Fprintln(tw, "\nBATCH\tCREATED\tTOTAL\tPENDING\tDELETED\tRECYCLED\tGONE\tFAILED\tCANCELLED\tDONE")
+	fmt.Fprintln(tw, "\nBATCH\tCREATED\tTOTAL\tPENDING\tDELETED\tRECYCLED\tGONE\tFAILED\tCANCELLED\tDONE\tPARKED\tNEXT ATTEMPT")
 	for _, b := range batches {
 		o := b.Outcomes
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\n", b.Batch, b.CreatedAt.Local().Format(time.DateTime), b.Total, b.Pending,
-			o["deleted"], o["recycled"], o["already_gone"], o["failed"], o["cancelled"], b.Done)
+		next := "-"
+		if b.NextAttempt != nil {
+			next = b.NextAttempt.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%d\t%s\n", b.Batch, b.CreatedAt.Local().Format(time.DateTime), b.Total, b.Pending,
+			o["deleted"], o["recycled"], o["already_gone"], o["failed"], o["cancelled"], b.Done, b.Parked, next)
 	}
 	return tw.Flush()
 }
 
-func printBatch(e *env, b jobs.BatchInfo) {
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+func printBatch(e *env, b jobs.BatchInfo) { writeBatch(e.stdout, b, jobs.Parked{}) }
+
+// writeBatch prints a batch's state, with its parked tasks when it has some.
+func writeBatch(w io.Writer, b jobs.BatchInfo, parked jobs.Parked) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "batch\t%s\n", b.ID)
 	fmt.Fprintf(tw, "submitted\t%s by %s (%s)\n", b.CreatedAt.Local().Format(time.DateTime), b.SubmittedBy, b.Source)
 	if b.Note != "" {
@@ -137,6 +133,10 @@ func printBatch(e *env, b jobs.BatchInfo) {
 		fmt.Fprintf(tw, "%s\t%d\n", o, b.Counts[o])
 	}
 	fmt.Fprintf(tw, "pending\t%d\n", b.Pending())
+	if parked.Count > 0 {
+		fmt.Fprintf(tw, "parked\t%d for the overnight retry window, next attempt %s (reaper retry --batch %s --now runs them now)\n",
+			parked.Count, parked.Next.Local().Format(time.DateTime+" MST"), b.ID)
+	}
 	if r := b.Rate(); r > 0 {
 		fmt.Fprintf(tw, "rate\t%.1f/s\n", r)
 		if eta := b.ETA(); eta > 0 {
@@ -178,7 +178,12 @@ func runWait(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &exitError{code: 2, msg: fmt.Sprintf("timed out: %d of %d tasks still pending", b.Pending(), b.Total)}
+		msg := fmt.Sprintf("timed out: %d of %d tasks still pending", b.Pending(), b.Total)
+		if pk, err := p.Store.Parked(context.WithoutCancel(ctx), b.ID); err == nil && pk.Count > 0 {
+			msg += fmt.Sprintf(", %d of them parked for the overnight retry window (next attempt %s; reaper retry --batch %s --now runs them now)",
+				pk.Count, pk.Next.Local().Format(time.DateTime+" MST"), b.ID)
+		}
+		return &exitError{code: 2, msg: msg}
 	}
 	if err != nil {
 		return err
@@ -241,7 +246,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if _, err := p.Store.Batch(ctx, *batch); err != nil {
 		return err
 	}
-	return writeReport(ctx, p.Store, *batch, *format, jobs.Outcome(*only), e.stdout)
+	return httpapi.WriteReport(ctx, p.Store, *batch, *format, jobs.Outcome(*only), e.stdout)
 }
 
 func validOutcome(s string) bool {
@@ -253,44 +258,5 @@ func validOutcome(s string) bool {
 	return false
 }
 
-// reportColumns are the CSV report's columns, in order.
-var reportColumns = []string{"batch", "provider", "key", "outcome", "recycled_item_id", "http_status", "code", "message",
-	"request_id", "attempts", "first_attempt", "last_attempt", "target"}
-
-// writeReport streams a batch's records as JSONL or CSV, one row per target.
-func writeReport(ctx context.Context, s *jobs.Store, batch, format string, only jobs.Outcome, w io.Writer) error {
-	var cw *csv.Writer
-	enc := json.NewEncoder(w)
-	if format == "csv" {
-		cw = csv.NewWriter(w)
-		if err := cw.Write(reportColumns); err != nil {
-			return err
-		}
-	}
-	err := s.Records(ctx, batch, func(r jobs.Record) error {
-		if only != "" && r.Outcome != only {
-			return nil
-		}
-		if cw == nil {
-			return enc.Encode(r)
-		}
-		target, _ := json.Marshal(r.Target)
-		return cw.Write([]string{r.Batch, string(r.Provider), r.Key, string(r.Outcome), optInt(r.RecycledItemID),
-			optInt(int64(r.HTTPStatus)), r.Code, r.Message, r.RequestID, strconv.Itoa(r.Attempts),
-			r.FirstAttempt.UTC().Format(time.RFC3339Nano), r.LastAttempt.UTC().Format(time.RFC3339Nano), string(target)})
-	})
-	if cw != nil {
-		cw.Flush()
-		if err == nil {
-			err = cw.Error()
-		}
-	}
-	return err
-}
-
-func optInt(n int64) string {
-	if n == 0 {
-		return ""
-	}
-	return strconv.FormatInt(n, 10)
-}
+// reportColumns are the CSV report's columns, in order (the API's report has the same).
+var reportColumns = httpapi.ReportColumns

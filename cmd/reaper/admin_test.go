@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/jobstest"
+	"github.com/reaper-media/reaper/providers"
+)
+
+// logWatch collects JSON log lines and hands out the "addr" of the first line with a given message,
+// so a test can serve on port 0 and learn the port without polling.
+type logWatch struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	partial []byte
+	lines   []map[string]any
+	waiters map[string]chan string
+}
+
+func newLogWatch() *logWatch { return &logWatch{waiters: map[string]chan string{}} }
+
+func (l *logWatch) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		var m map[string]any
+		if json.Unmarshal(l.partial[:i], &m) == nil {
+			l.lines = append(l.lines, m)
+			if ch, ok := l.waiters[fmt.Sprint(m["msg"])]; ok {
+				if addr, ok := m["addr"].(string); ok {
+					ch <- addr
+					delete(l.waiters, fmt.Sprint(m["msg"]))
+				}
+			}
+		}
+		l.partial = l.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+// addr returns a channel that receives the addr of the first line logged with msg.
+func (l *logWatch) addr(msg string) <-chan string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ch := make(chan string, 1)
+	for _, m := range l.lines {
+		if m["msg"] == msg {
+			if a, ok := m["addr"].(string); ok {
+				ch <- a
+				return ch
+			}
+		}
+	}
+	l.waiters[msg] = ch
+	return ch
+}
+
+func (l *logWatch) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logWatch) Lines() []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+func waitAddr(t *testing.T, ch <-chan string) string {
+	t.Helper()
+	select {
+	case a := <-ch:
+		return "http://" + a
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server never logged its address")
+		return ""
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// metricValue finds one series in a scrape ("" when absent).
+func metricValue(text, series string) string {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(text)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// The admin server of a worker: health, readiness that follows Redis, metrics that count what the
+// worker did (outcomes, codes, breaker, queues), and the dashboard.
+func TestAdminServer(t *testing.T) {
+	r := jobstest.StartRedis(t)
+	stack, err := jobstest.StartStack(jobstest.StackOptions{Seed: 5})
+	require.NoError(t, err)
+	t.Cleanup(stack.Close)
+	cfg, err := stack.Config(r.URL())
+	require.NoError(t, err)
+	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Breaker.ConsecutiveFailures = 2
+	cfg.Breaker.OpenTimeout = time.Hour // once open, it stays open for the test
+	p := jobs.FromConfig(cfg, r.Client())
+	logs := newLogWatch()
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+
+	addrCh := logs.addr("admin listening")
+	m, stop, err := startAdmin(context.Background(), cfg, p, log, nil)
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	base := waitAddr(t, addrCh)
+
+	code, body := get(t, base+"/healthz")
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "ok\n", body)
+	code, body = get(t, base+"/readyz")
+	assert.Equal(t, 200, code, body)
+	assert.JSONEq(t, `{"status":"ready"}`, body)
+
+	// A batch through a worker observed by the metrics: 3 MSS files deleted, 1 already gone.
+	w, err := newWorker(p, log, m)
+	require.NoError(t, err)
+	require.NoError(t, w.Start())
+	workerStopped := false
+	stopWorker := func() {
+		if !workerStopped {
+			workerStopped = true
+			w.Shutdown()
+		}
+	}
+	t.Cleanup(stopWorker)
+	mssTarget := func(id string) providers.Target {
+		return providers.Target{Provider: providers.MSS, ProjectID: stack.Creds.MSSProject, FileID: id}
+	}
+	var targets []providers.Target
+	for i := range 4 {
+		tg := mssTarget(fmt.Sprintf("admin-%d", i))
+		if i < 3 {
+			stack.MSS.Add(tg)
+		}
+		targets = append(targets, tg)
+	}
+	sum, err := p.Producer.Submit(context.Background(), jobs.BatchMeta{SubmittedBy: "test"}, slices.Values(targets), nil)
+	require.NoError(t, err)
+	waitBatchDone(t, p.Store, sum.Batch)
+
+	_, text := get(t, base+"/metrics")
+	assert.Equal(t, "3", metricValue(text, `reaper_outcomes_total{outcome="deleted",provider="mss"}`))
+	assert.Equal(t, "1", metricValue(text, `reaper_outcomes_total{outcome="already_gone",provider="mss"}`))
+	assert.Equal(t, "0", metricValue(text, `reaper_outcomes_total{outcome="failed",provider="vod"}`), "enabled providers are declared")
+	assert.Equal(t, "3", metricValue(text, `reaper_provider_calls_total{class="ok",code="",provider="mss"}`))
+	assert.Equal(t, "1", metricValue(text, `reaper_provider_calls_total{class="gone",code="MSS.10001004",provider="mss"}`))
+	assert.Equal(t, "4", metricValue(text, `reaper_provider_call_duration_seconds_count{provider="mss"}`))
+	assert.Equal(t, "0", metricValue(text, `reaper_breaker_state{provider="mss"}`))
+	assert.Equal(t, "1", metricValue(text, `reaper_queue_up`))
+	assert.Equal(t, "0", metricValue(text, `reaper_queue_tasks{provider="mss",queue="reaper-mss",state="pending"}`))
+	assert.Equal(t, "0", metricValue(text, `reaper_queue_paused{provider="smh",queue="reaper-smh"}`))
+	assert.NotEmpty(t, metricValue(text, `reaper_queue_latency_seconds{provider="vod",queue="reaper-vod"}`))
+	assert.NotEmpty(t, metricValue(text, "go_goroutines"))
+
+	// MetaStudio goes down: two failures in a row open the breaker, and the tasks wait in the queue.
+	stack.Faults(providers.MSS).SetDown(true)
+	var down []providers.Target
+	for i := range 4 {
+		tg := mssTarget(fmt.Sprintf("down-%d", i))
+		stack.MSS.Add(tg)
+		down = append(down, tg)
+	}
+	_, err = p.Producer.Submit(context.Background(), jobs.BatchMeta{SubmittedBy: "test"}, slices.Values(down), nil)
+	require.NoError(t, err)
+	text = eventually(t, base+"/metrics", func(text string) bool {
+		return metricValue(text, `reaper_breaker_state{provider="mss"}`) == "2" &&
+			metricValue(text, `reaper_queue_tasks{provider="mss",queue="reaper-mss",state="active"}`) == "0"
+	})
+	waiting := 0
+	for _, state := range []string{"pending", "scheduled", "retry"} {
+		n, err := strconv.Atoi(metricValue(text, `reaper_queue_tasks{provider="mss",queue="reaper-mss",state="`+state+`"}`))
+		require.NoError(t, err)
+		waiting += n
+	}
+	assert.Equal(t, 4, waiting, "the four tasks wait in the MetaStudio queue")
+	assert.Equal(t, "0", metricValue(text, `reaper_outcomes_total{outcome="failed",provider="mss"}`), "an outage fails nothing")
+	require.NoError(t, p.Admin.Pause(providers.MSS))
+	_, text = get(t, base+"/metrics")
+	assert.Equal(t, "1", metricValue(text, `reaper_queue_paused{provider="mss",queue="reaper-mss"}`))
+
+	// The dashboard: the UI, its API (our queues), and no way to change anything.
+	code, body = get(t, base+"/monitor/")
+	assert.Equal(t, 200, code)
+	assert.Contains(t, body, "<html")
+	code, body = get(t, base+"/monitor/api/queues")
+	assert.Equal(t, 200, code, body)
+	assert.Contains(t, body, `"reaper-mss"`)
+	resp, err := http.Post(base+"/monitor/api/queues/reaper-mss:pause", "application/json", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "the dashboard is read-only")
+
+	// Redis goes away: not ready (with the reason), still alive, metrics still served.
+	stopWorker()
+	r.Stop()
+	code, body = get(t, base+"/readyz")
+	assert.Equal(t, 503, code)
+	var ready struct{ Status, Error string }
+	require.NoError(t, json.Unmarshal([]byte(body), &ready))
+	assert.Equal(t, "unavailable", ready.Status)
+	assert.Contains(t, ready.Error, "redis:")
+	code, _ = get(t, base+"/healthz")
+	assert.Equal(t, 200, code)
+	code, text = get(t, base+"/metrics")
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "0", metricValue(text, "reaper_queue_up"))
+	assert.Equal(t, "3", metricValue(text, `reaper_outcomes_total{outcome="deleted",provider="mss"}`))
+
+	// Every request was logged; probes and scrapes only at debug level, failures always.
+	var readyFailure bool
+	for _, l := range logs.Lines() {
+		if l["msg"] == "http request" && l["path"] == "/readyz" && l["status"] == float64(503) {
+			readyFailure = true
+		}
+	}
+	assert.True(t, readyFailure, "a failing probe is logged")
+}
+
+func TestAdminOff(t *testing.T) {
+	r := jobstest.StartRedis(t)
+	stack, err := jobstest.StartStack(jobstest.StackOptions{})
+	require.NoError(t, err)
+	t.Cleanup(stack.Close)
+	cfg, err := stack.Config(r.URL())
+	require.NoError(t, err)
+	require.Empty(t, cfg.Admin.Listen)
+	logs := newLogWatch()
+	m, stop, err := startAdmin(context.Background(), cfg, jobs.FromConfig(cfg, r.Client()), slog.New(slog.NewJSONHandler(logs, nil)), nil)
+	require.NoError(t, err)
+	require.NotNil(t, m, "metrics work without a server")
+	stop()
+	assert.NotContains(t, logs.String(), "admin listening")
+
+	cfg.Admin.Listen = "127.0.0.1:-1"
+	_, _, err = startAdmin(context.Background(), cfg, jobs.FromConfig(cfg, r.Client()), slog.New(slog.DiscardHandler), nil)
+	require.ErrorContains(t, err, "admin.listen")
+}
+
+// The extra readiness check of a caller (the scheduler's, say) is part of /readyz.
+func TestAdminExtraReadiness(t *testing.T) {
+	r := jobstest.StartRedis(t)
+	stack, err := jobstest.StartStack(jobstest.StackOptions{})
+	require.NoError(t, err)
+	t.Cleanup(stack.Close)
+	cfg, err := stack.Config(r.URL())
+	require.NoError(t, err)
+	cfg.Admin.Listen = "127.0.0.1:0"
+	logs := newLogWatch()
+	addrCh := logs.addr("admin listening")
+	var mu sync.Mutex
+	problem := fmt.Errorf("lease store unreachable")
+	_, stop, err := startAdmin(context.Background(), cfg, jobs.FromConfig(cfg, r.Client()), slog.New(slog.NewJSONHandler(logs, nil)),
+		func(context.Context) error { mu.Lock(); defer mu.Unlock(); return problem })
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	base := waitAddr(t, addrCh)
+	code, body := get(t, base+"/readyz")
+	assert.Equal(t, 503, code)
+	assert.Contains(t, body, "lease store unreachable")
+	mu.Lock()
+	problem = nil
+	mu.Unlock()
+	code, _ = get(t, base+"/readyz")
+	assert.Equal(t, 200, code)
+}
+
+// eventually scrapes url until ok holds (30s at most) and returns the last body.
+func eventually(t *testing.T, url string, ok func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, body := get(t, url)
+		if ok(body) {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition never held; last scrape:\n%s", grepReaper(body))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func grepReaper(text string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "reaper_") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func waitBatchDone(t *testing.T, s *jobs.Store, id string) jobs.BatchInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := waitBatch(ctx, s, id, 20*time.Millisecond, nil)
+	require.NoError(t, err, "batch %s: %+v", id, b)
+	return b
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/reaper-media/reaper/jobs/httpapi"
+)
+
+// runServe is `reaper serve`: the HTTP producer API on api.listen. The same listener answers
+// /healthz, /readyz and /metrics, so a probe or a scrape needs only the API's port, and serve never
+// competes with a worker on the same host for admin.listen (which serve ignores). The dashboard
+// (/monitor/) is not served here: it has no token and this port faces client services; it lives on
+// the workers' and scheduler's admin port.
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "serve", "[--config FILE]")
+	cfgPath := configFlag(fs, e)
+	debug := fs.Bool("debug", false, "also log probes and scrapes (/healthz, /readyz, /metrics)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := newLogger(e.stderr, level)
+	cfg := p.Config
+
+	api, err := httpapi.New(httpapi.Options{Producer: p.Producer, Tokens: cfg.API.Tokens, MaxBodyBytes: cfg.API.MaxBodyBytes,
+		ConfirmAbove: cfg.Enqueue.ConfirmAbove, Logger: log})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	httpapi.NewAdmin(httpapi.AdminOptions{Ready: readiness(p, nil), Metrics: newMetrics(p).Handler()}).Register(mux)
+
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api.listen: %w", err)
+	}
+	srv := newHTTPServer(mux, log)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "providers", cfg.Enabled(), "tokens", len(cfg.API.Tokens),
+		"max_body_bytes", cfg.API.MaxBodyBytes)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("stopping: requests in flight finish", "timeout", httpShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
