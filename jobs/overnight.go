@@ -151,7 +151,7 @@ func (o *Overnight) Park(ctx context.Context, p Payload, _ int, _ error) (after 
 		return 0, false, fmt.Errorf("overnight: %w", err)
 	}
 	save := func(next parkState) (time.Duration, bool, error) {
-		if err := o.store.savePark(ctx, p.Batch, key, next); err != nil {
+		if err := o.store.savePark(ctx, p.Target.Provider, p.Batch, key, next); err != nil {
 			return 0, false, fmt.Errorf("overnight: %w", err)
 		}
 		return time.UnixMilli(next.Next).Sub(now), true, nil
@@ -242,8 +242,9 @@ func (s *Store) parkState(ctx context.Context, batch, key string) (parkState, er
 	return parkState{Nights: int(num(0)), Window: num(1), Next: num(2), Tries: int(num(3))}, nil
 }
 
-// savePark records st for the task and puts it in the batch's parked set at its next attempt.
-func (s *Store) savePark(ctx context.Context, batch, key string, st parkState) error {
+// savePark records st for the task and puts it in the batch's and the provider's parked sets at its
+// next attempt.
+func (s *Store) savePark(ctx context.Context, n providers.Name, batch, key string, st parkState) error {
 	ttl := s.retention
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, tryKey(batch), key+fieldNights, st.Nights, key+fieldWindow, st.Window, key+fieldNext, st.Next,
@@ -251,6 +252,7 @@ func (s *Store) savePark(ctx context.Context, batch, key string, st parkState) e
 		p.Expire(ctx, tryKey(batch), ttl)
 		p.ZAdd(ctx, parkedKey(batch), redis.Z{Score: float64(st.Next), Member: key})
 		p.Expire(ctx, parkedKey(batch), ttl)
+		p.ZAdd(ctx, providerParkedKey(n), redis.Z{Score: float64(st.Next), Member: batch + "\n" + key})
 		return nil
 	})
 	return err
@@ -277,8 +279,7 @@ type Parked struct {
 	Next time.Time
 }
 
-// Parked counts a batch's parked tasks and finds the earliest next attempt. Tasks that have ended
-// since (run by their window, by `retry --now`, or cancelled) are dropped from the set here.
+// Parked counts a batch's parked tasks and finds the earliest next attempt.
 func (s *Store) Parked(ctx context.Context, batch string) (Parked, error) {
 	var out Parked
 	err := s.ParkedTasks(ctx, batch, func(_ string, next time.Time) error {
@@ -292,68 +293,36 @@ func (s *Store) Parked(ctx context.Context, batch string) (Parked, error) {
 }
 
 // ParkedTasks calls fn for every parked task of a batch, earliest next attempt first, with its
-// target key. Entries of tasks that have their outcome are removed with their bookkeeping.
+// target key. (A task leaves the set when its outcome is recorded: the finish script removes it.)
 func (s *Store) ParkedTasks(ctx context.Context, batch string, fn func(key string, next time.Time) error) error {
 	const page = 1000
-	var ended []string
 	for offset := int64(0); ; offset += page {
 		zs, err := s.rdb.ZRangeWithScores(ctx, parkedKey(batch), offset, offset+page-1).Result()
 		if err != nil {
 			return fmt.Errorf("parked %s: %w", batch, err)
 		}
-		if len(zs) == 0 {
-			break
-		}
-		done := make([]*redis.BoolCmd, len(zs))
-		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, z := range zs {
-				done[i] = p.HExists(ctx, outKey(batch), z.Member.(string))
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("parked %s: %w", batch, err)
-		}
-		for i, z := range zs {
-			key := z.Member.(string)
-			if done[i].Val() {
-				ended = append(ended, key)
-				continue
-			}
-			if err := fn(key, time.UnixMilli(int64(z.Score))); err != nil {
+		for _, z := range zs {
+			if err := fn(z.Member.(string), time.UnixMilli(int64(z.Score))); err != nil {
 				return err
 			}
 		}
 		if len(zs) < page {
-			break
+			return nil
 		}
 	}
-	return s.unpark(ctx, batch, ended)
 }
 
-// unpark drops ended tasks from the parked set and their bookkeeping from the try hash.
-func (s *Store) unpark(ctx context.Context, batch string, keys []string) error {
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), 1000)]
-		keys = keys[len(chunk):]
-		fields := make([]string, 0, len(chunk)*len(parkFields))
-		members := make([]any, len(chunk))
-		for i, k := range chunk {
-			members[i] = k
-			for _, f := range parkFields {
-				fields = append(fields, k+f)
-			}
-		}
-		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.ZRem(ctx, parkedKey(batch), members...)
-			p.HDel(ctx, tryKey(batch), fields...)
-			return nil
-		})
+// ParkedByProvider counts every provider's parked tasks across batches, for the parked-tasks metric.
+func (s *Store) ParkedByProvider(ctx context.Context) (map[providers.Name]int, error) {
+	out := map[providers.Name]int{}
+	for _, n := range providers.Names {
+		c, err := s.rdb.ZCard(ctx, providerParkedKey(n)).Result()
 		if err != nil {
-			return fmt.Errorf("parked %s: %w", batch, err)
+			return nil, err
 		}
+		out[n] = int(c)
 	}
-	return nil
+	return out, nil
 }
 
 // RunParked brings a batch's parked tasks forward: each one waiting in its provider queue's retry set

@@ -80,6 +80,7 @@ type recordHead struct {
 //	                           error code, |o outage attempts, and the overnight window's |nights,
 //	                           |window, |next, |wtries
 //	batch:<id>:parked    ZSET  target key -> next attempt (unix ms) of tasks parked for the overnight window
+//	parked:<provider>    ZSET  "<batch>\n<target key>" -> next attempt, across batches (for metrics)
 //	outcomes             STREAM one entry per outcome, capped (field "r" holds the Record JSON)
 type Store struct {
 	rdb       redis.UniversalClient
@@ -119,6 +120,9 @@ func metaKey(id string) string   { return "reaper:batch:" + id }
 func outKey(id string) string    { return "reaper:batch:" + id + ":out" }
 func tryKey(id string) string    { return "reaper:batch:" + id + ":try" }
 func parkedKey(id string) string { return "reaper:batch:" + id + ":parked" }
+
+// providerParkedKey is provider n's parked set across batches (member "<batch>\n<key>").
+func providerParkedKey(n providers.Name) string { return "reaper:parked:" + string(n) }
 
 // NewBatchID returns a new, time-sortable batch id such as 20261121T124500Z-3fa2c1d0.
 func NewBatchID(now time.Time) string {
@@ -249,10 +253,10 @@ func (s *Store) note(ctx context.Context, batch, key string, called, outage bool
 // twice (a worker died after the provider call) still has exactly one record and is counted once.
 //
 //	KEYS[1] batch:<id>  KEYS[2] batch:<id>:out  KEYS[3] batch:<id>:try  KEYS[4] outcomes stream
-//	KEYS[5] batch:<id>:parked
+//	KEYS[5] batch:<id>:parked  KEYS[6] parked:<provider>
 //	ARGV[1] target key  ARGV[2] outcome  ARGV[3] record JSON without its closing brace
 //	ARGV[4] now (RFC 3339)  ARGV[5] attempts to add (0 or 1)  ARGV[6] ttl seconds
-//	ARGV[7] stream max length  ARGV[8] now (unix ms)  ARGV[9] enqueue id
+//	ARGV[7] stream max length  ARGV[8] now (unix ms)  ARGV[9] enqueue id  ARGV[10] batch id
 //
 // Returns 1 when it recorded the outcome, 0 when the target already had one (from another enqueue of
 // the same target, which is then counted as a duplicate, or from this one running twice).
@@ -265,13 +269,14 @@ if old then
   end
   return 0
 end
-local prev = redis.call('HMGET', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f')
+local prev = redis.call('HMGET', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f', ARGV[1]..'|nights')
 local n = tonumber(ARGV[5]) + (tonumber(prev[1]) or 0)
 local first = prev[2] or ARGV[4]
-if prev[1] or prev[2] then
+if prev[1] or prev[2] or prev[3] then
   redis.call('HDEL', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f', ARGV[1]..'|e', ARGV[1]..'|o',
     ARGV[1]..'|nights', ARGV[1]..'|window', ARGV[1]..'|next', ARGV[1]..'|wtries')
   redis.call('ZREM', KEYS[5], ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[10]..'\n'..ARGV[1])
 end
 local rec = ARGV[3]..',"attempts":'..n..',"first_attempt":"'..first..'","last_attempt":"'..ARGV[4]..'"}'
 redis.call('HSET', KEYS[2], ARGV[1], rec)
@@ -305,9 +310,9 @@ func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error)
 	}
 	now := s.now()
 	w := &finishWrite{
-		keys: []string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey, parkedKey(r.Batch)},
+		keys: []string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey, parkedKey(r.Batch), providerParkedKey(r.Provider)},
 		args: []any{r.Key, string(r.Outcome), string(head[:len(head)-1]), now.UTC().Format(time.RFC3339Nano), add,
-			int64(s.retention / time.Second), s.streamMax, now.UnixMilli(), r.EnqueueID},
+			int64(s.retention / time.Second), s.streamMax, now.UnixMilli(), r.EnqueueID, r.Batch},
 		done: make(chan struct{}),
 	}
 	s.commit.submit(ctx, s.rdb, w)

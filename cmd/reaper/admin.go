@@ -17,9 +17,7 @@ import (
 	"github.com/reaper-media/reaper/jobs/httpapi"
 	"github.com/reaper-media/reaper/jobs/metrics"
 	"github.com/reaper-media/reaper/providers"
-	"github.com/reaper-media/reaper/providers/mss"
-	"github.com/reaper-media/reaper/providers/smh"
-	"github.com/reaper-media/reaper/providers/vod"
+	"github.com/reaper-media/reaper/providers/registry"
 )
 
 // httpShutdownTimeout is how long an HTTP server waits for requests in flight when the process stops:
@@ -88,18 +86,15 @@ func startAdmin(ctx context.Context, cfg *config.Config, p *jobs.Pipeline, log *
 // provider's error codes from its classification table (with config overrides), and the queues
 // read from Redis at every scrape.
 func newMetrics(p *jobs.Pipeline) *metrics.Metrics {
-	return metrics.New(metrics.Options{Providers: p.Config.Enabled(), Codes: codeTables(p.Config), Queues: p.Admin})
-}
-
-// defaultCodes are the providers' classification tables; the metrics name their codes.
-var defaultCodes = map[providers.Name]func() map[string]providers.Class{
-	providers.MSS: mss.DefaultCodes, providers.SMH: smh.DefaultCodes, providers.VOD: vod.DefaultCodes,
+	m := metrics.New(metrics.Options{Providers: p.Config.Enabled(), Codes: codeTables(p.Config), Queues: p.Admin})
+	m.SetParked(p.Store.ParkedByProvider)
+	return m
 }
 
 func codeTables(cfg *config.Config) map[providers.Name]providers.Table {
 	out := map[providers.Name]providers.Table{}
-	for n, codes := range defaultCodes {
-		out[n] = providers.NewTable(codes()).Override(cfg.Codes(n))
+	for _, n := range providers.Names {
+		out[n] = registry.Codes(cfg, n)
 	}
 	return out
 }

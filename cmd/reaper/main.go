@@ -44,11 +44,11 @@ func commands() []command {
 	return []command{
 		{"demo", "run everything in-process against the provider fakes: no Redis, no credentials", runDemo},
 		{"worker", "run deletion workers until SIGINT/SIGTERM", runWorker},
-		{"enqueue", "enqueue one target (flags) or a JSONL manifest (--manifest FILE or -)", runEnqueue},
+		{"enqueue", "enqueue one target (flags) or a JSONL manifest (--manifest FILE or -); --after D / --at TIME register in the retention index, --unregister cancels", runEnqueue},
 		{"status", "counts per outcome, pending, rate and ETA (one batch, or the queues and recent batches)", runStatus},
 		{"wait", "block until a batch is done: exit 0 none failed, 1 some failed, 2 timeout", runWait},
 		{"report", "one row per target of a batch, as JSONL or CSV", runReport},
-		{"retry", "re-enqueue a batch's failed targets as a new batch", runRetry},
+		{"retry", "re-enqueue a batch's failed targets as a new batch, or (--now) run its parked tasks now", runRetry},
 		{"cancel", "stop a batch: queued tasks are removed and recorded cancelled", runCancel},
 		{"pause", "hold one provider's queue (e.g. while its credentials rotate)", runPause},
 		{"resume", "release a paused provider queue", runResume},

@@ -94,15 +94,15 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	for _, q := range queues {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%v\t%s\n", q.Provider, q.Pending, q.Active, q.Scheduled, q.Retry, q.Paused, q.Latency.Round(time.Second))
 	}
-	fmt.Fprintln(tw, "\nBATCH\tCREATED\tTOTAL\tPENDING\tDELETED\tRECYCLED\tGONE\tFAILED\tCANCELLED\tDONE\tPARKED\tNEXT ATTEMPT")
+	fmt.Fprintln(tw, "\nBATCH\tCREATED\tTOTAL\tPENDING\tDELETED\tRECYCLED\tGONE\tFAILED\tCANCELLED\tDRY RUN\tDONE\tPARKED\tNEXT ATTEMPT")
 	for _, b := range batches {
 		o := b.Outcomes
 		next := "-"
 		if b.NextAttempt != nil {
 			next = b.NextAttempt.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%d\t%s\n", b.Batch, b.CreatedAt.Local().Format(time.DateTime), b.Total, b.Pending,
-			o["deleted"], o["recycled"], o["already_gone"], o["failed"], o["cancelled"], b.Done, b.Parked, next)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%d\t%s\n", b.Batch, b.CreatedAt.Local().Format(time.DateTime), b.Total, b.Pending,
+			o["deleted"], o["recycled"], o["already_gone"], o["failed"], o["cancelled"], o["dry_run"], b.Done, b.Parked, next)
 	}
 	return tw.Flush()
 }

@@ -22,7 +22,12 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		level = slog.LevelDebug
 	}
 	log := newLogger(e.stderr, level)
-	w, err := newWorker(p, log, nil)
+	m, stopAdmin, err := startAdmin(ctx, p.Config, p, log, nil)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin() // after the worker has stopped, so /metrics lasts to the end
+	w, err := newWorker(p, log, m)
 	if err != nil {
 		return err
 	}

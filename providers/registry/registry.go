@@ -42,3 +42,18 @@ func Deleters(cfg *config.Config) (map[providers.Name]providers.Deleter, error) 
 	}
 	return out, nil
 }
+
+// Codes is provider n's classification table with cfg's overrides applied: the table its client
+// decides with. Metrics use it to name error codes.
+func Codes(cfg *config.Config, n providers.Name) providers.Table {
+	var codes map[string]providers.Class
+	switch n {
+	case providers.MSS:
+		codes = mss.DefaultCodes()
+	case providers.SMH:
+		codes = smh.DefaultCodes()
+	case providers.VOD:
+		codes = vod.DefaultCodes()
+	}
+	return providers.NewTable(codes).Override(cfg.Codes(n))
+}
