@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,19 +16,28 @@ import (
 	"github.com/reaper-media/reaper/providers"
 )
 
-// startWorkerProcess runs `reaper worker` as a separate OS process (the test binary re-executed).
-func (c *cli) startWorkerProcess(t *testing.T) *exec.Cmd {
+// startProcess runs `reaper ARGS...` as a separate OS process (the test binary re-executed) with the
+// cli's config and credentials plus extra environment; its output goes to the test log on failure.
+func (c *cli) startProcess(t *testing.T, extraEnv map[string]string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "worker")
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "REAPER_TEST_MAIN=1", "REAPER_CONFIG="+c.config)
 	for k, v := range c.envs {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
+	for k, v := range extraEnv {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
+			_ = cmd.Process.Signal(syscall.SIGTERM)
 			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("reaper %s output:\n%s", strings.Join(args, " "), out.String())
 		}
 	})
 	return cmd
@@ -48,7 +59,7 @@ func TestWorkerKilledMidBatchLosesNothing(t *testing.T) {
 	batch := strings.TrimSpace(out)
 	store := jobs.NewStore(c.redis.Client(), jobs.StoreOptions{})
 
-	first := c.startWorkerProcess(t)
+	first := c.startProcess(t, nil, "worker")
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		b, err := store.Batch(context.Background(), batch)
@@ -65,7 +76,7 @@ func TestWorkerKilledMidBatchLosesNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, mid.Terminal, mid.Total, "the kill must land mid-batch")
 
-	c.startWorkerProcess(t)
+	c.startProcess(t, nil, "worker")
 	code, _, errOut = c.run(t, "", "wait", "--batch", batch, "--timeout", "4m")
 	require.Equal(t, 0, code, errOut)
 	require.NoError(t, c.stack.Verify(context.Background(), store, batch, targets))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -17,22 +16,13 @@ import (
 // leader lease so another replica takes over at once.
 func runScheduler(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "scheduler", "[--config FILE] [--id ID]")
-	cfgPath := configFlag(fs, e)
+	d := daemonFlags(fs, e, "debug logging")
 	id := fs.String("id", "", "this replica's `id` in the leader lease and logs (default hostname-pid-random)")
-	debug := fs.Bool("debug", false, "debug logging")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	p, log, closeFn, err := d.open(ctx, e, fs, args)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	level := slog.LevelInfo
-	if *debug {
-		level = slog.LevelDebug
-	}
-	log := newLogger(e.stderr, level)
 	s, err := scheduler.New(p, scheduler.Options{ID: *id, Logger: log})
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 
@@ -18,21 +17,12 @@ import (
 // the workers' and scheduler's admin port.
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve", "[--config FILE]")
-	cfgPath := configFlag(fs, e)
-	debug := fs.Bool("debug", false, "also log probes and scrapes (/healthz, /readyz, /metrics)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	d := daemonFlags(fs, e, "also log probes and scrapes (/healthz, /readyz, /metrics)")
+	p, log, closeFn, err := d.open(ctx, e, fs, args)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	level := slog.LevelInfo
-	if *debug {
-		level = slog.LevelDebug
-	}
-	log := newLogger(e.stderr, level)
 	cfg := p.Config
 
 	api, err := httpapi.New(httpapi.Options{Producer: p.Producer, Tokens: cfg.API.Tokens, MaxBodyBytes: cfg.API.MaxBodyBytes,

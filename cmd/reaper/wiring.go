@@ -78,3 +78,32 @@ func newWorker(p *jobs.Pipeline, log *slog.Logger, obs jobs.Observer) (*jobs.Wor
 	}
 	return p.NewWorker(deleters, log, obs), nil
 }
+
+// daemon is what the long-running commands (worker, scheduler, serve) share: --config and --debug,
+// the pipeline and a logger.
+type daemon struct {
+	config *string
+	debug  *bool
+}
+
+// daemonFlags registers --config and --debug (debugHelp says what --debug adds).
+func daemonFlags(fs *flag.FlagSet, e *env, debugHelp string) daemon {
+	return daemon{config: configFlag(fs, e), debug: fs.Bool("debug", false, debugHelp)}
+}
+
+// open parses args, wires the pipeline and builds the logger (JSON off a terminal). close releases
+// the pipeline's Redis connection.
+func (d daemon) open(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (*jobs.Pipeline, *slog.Logger, func(), error) {
+	if err := parse(fs, args); err != nil {
+		return nil, nil, nil, err
+	}
+	p, closeFn, err := openPipeline(ctx, e, *d.config)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	level := slog.LevelInfo
+	if *d.debug {
+		level = slog.LevelDebug
+	}
+	return p, newLogger(e.stderr, level), closeFn, nil
+}

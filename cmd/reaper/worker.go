@@ -2,26 +2,16 @@ package main
 
 import (
 	"context"
-	"log/slog"
 )
 
 func runWorker(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "worker", "[--config FILE]")
-	cfgPath := configFlag(fs, e)
-	debug := fs.Bool("debug", false, "log every outcome, not only failures")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	d := daemonFlags(fs, e, "log every outcome, not only failures")
+	p, log, closeFn, err := d.open(ctx, e, fs, args)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	level := slog.LevelInfo
-	if *debug {
-		level = slog.LevelDebug
-	}
-	log := newLogger(e.stderr, level)
 	m, stopAdmin, err := startAdmin(ctx, p.Config, p, log, nil)
 	if err != nil {
 		return err

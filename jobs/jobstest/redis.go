@@ -30,7 +30,7 @@ func StartRedis(t testing.TB) *Redis {
 		t.Fatalf("redis-server not found on PATH: run the README's test command (bash .ci/test), which installs it")
 	}
 	r := &Redis{dir: t.TempDir(), t: t}
-	r.port = freePort(t)
+	r.port = FreePort(t)
 	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
 	r.start(bin)
 	t.Cleanup(r.Stop)
@@ -88,7 +88,9 @@ func (r *Redis) Restart() {
 	r.start(bin)
 }
 
-func freePort(t testing.TB) int {
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for servers a test starts
+// as separate processes and must know the address of.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
