@@ -2,7 +2,8 @@
 // Injector decides, for each call a fake receives, whether to answer normally or with a fault: added
 // latency, an outage window, a throttle at N requests/second, a queued one-shot error, or a random
 // documented error at a configured rate. Each fake renders the decision in its own provider's wire format,
-// so the clients under test see exactly what the real service would send.
+// so the clients under test see exactly what the real service would send. A CallCounter keeps the
+// per-target call counts every fake reports.
 package faults
 
 import (

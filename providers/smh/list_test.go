@@ -601,49 +601,34 @@ func TestListAnswers(t *testing.T) {
 }
 
 func TestListNoSecretInErrors(t *testing.T) {
-	const token = "fixed+token/with=chars"
-	secrets := []string{token, url.QueryEscape(token), secret, url.QueryEscape(secret)}
-	check := func(t *testing.T, err error) {
-		t.Helper()
-		require.Error(t, err)
-		for _, s := range secrets {
-			assert.NotContains(t, err.Error(), s)
-		}
-	}
 	fn := func(providers.Target, time.Time) error { return nil }
 	q := smh.ListQuery{Prefix: "v", ModifiedBefore: cutoff}
 
-	closed := httptest.NewServer(http.NotFoundHandler())
-	closed.Close()
+	closedURL := closedEndpoint()
 	for _, cfg := range []smh.Config{
-		{Endpoint: closed.URL, AccessToken: token, LibraryID: "lib"},
-		{Endpoint: closed.URL, LibrarySecret: secret, LibraryID: "lib"},
+		{Endpoint: closedURL, AccessToken: echoToken, LibraryID: "lib"},
+		{Endpoint: closedURL, LibrarySecret: secret, LibraryID: "lib"},
 	} {
 		c, err := smh.New(cfg)
 		require.NoError(t, err)
 		err = c.List(context.Background(), q, fn)
-		check(t, err)
+		requireNoSecret(t, err)
 		assert.Equal(t, providers.Retry, providers.ClassOf(err))
 	}
 	for _, body := range []string{
-		fmt.Sprintf(`{"code":"DirectoryNotFound","message":"no dir for token %s","requestId":"%s"}`, token, token),
-		fmt.Sprintf(`<html>GET /api/v1/directory/lib/-/v?access_token=%s</html>`, url.QueryEscape(token)),
-		fmt.Sprintf(`<Error><Code>X</Code><Message>%s</Message></Error>`, token),
+		fmt.Sprintf(`{"code":"DirectoryNotFound","message":"no dir for token %s","requestId":"%s"}`, echoToken, echoToken),
+		fmt.Sprintf(`<html>GET /api/v1/directory/lib/-/v?access_token=%s</html>`, url.QueryEscape(echoToken)),
+		fmt.Sprintf(`<Error><Code>X</Code><Message>%s</Message></Error>`, echoToken),
 	} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, body)
-		}))
-		c, err := smh.New(smh.Config{Endpoint: srv.URL, AccessToken: token, LibraryID: "lib"})
+		c, err := smh.New(smh.Config{Endpoint: answering(t, http.StatusNotFound, body), AccessToken: echoToken, LibraryID: "lib"})
 		require.NoError(t, err)
-		check(t, c.List(context.Background(), q, fn))
-		srv.Close()
+		requireNoSecret(t, c.List(context.Background(), q, fn))
 	}
 	// The real fake, with its tokens counted as secrets too.
 	e := newEnv(t, smhtest.Options{})
 	c := e.client(t, smh.Config{LibraryID: libPlain})
 	err := c.List(context.Background(), smh.ListQuery{Prefix: "nope", ModifiedBefore: cutoff}, fn)
-	check(t, err)
+	requireNoSecret(t, err)
 	assert.NotContains(t, err.Error(), smhtest.TokenPrefix)
 }
 

@@ -750,52 +750,66 @@ func TestTokenEndpointErrors(t *testing.T) {
 	}
 }
 
-func TestNoSecretInErrors(t *testing.T) {
-	closed := httptest.NewServer(http.NotFoundHandler())
-	closedURL := closed.URL
-	closed.Close()
-	const token = "fixed+token/with=chars"
-	tokenless := []string{token, url.QueryEscape(token), secret, url.QueryEscape(secret)}
+// echoToken is an access token with characters that change under query escaping, for the tests
+// that a token never shows in an error, raw or escaped.
+const echoToken = "fixed+token/with=chars"
 
-	check := func(t *testing.T, err error) {
-		t.Helper()
-		require.Error(t, err)
-		for _, s := range tokenless {
-			assert.NotContains(t, err.Error(), s)
-		}
+// requireNoSecret requires err and that it shows neither echoToken nor the library secret, raw or
+// query-escaped.
+func requireNoSecret(t *testing.T, err error) {
+	t.Helper()
+	require.Error(t, err)
+	for _, s := range []string{echoToken, url.QueryEscape(echoToken), secret, url.QueryEscape(secret)} {
+		assert.NotContains(t, err.Error(), s)
 	}
+}
+
+// closedEndpoint is the URL of a loopback server that is no longer listening.
+func closedEndpoint() string {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	return closed.URL
+}
+
+// answering is the URL of a loopback server that answers every request with status and body.
+func answering(t *testing.T, status int, body string) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestNoSecretInErrors(t *testing.T) {
+	closedURL := closedEndpoint()
 	t.Run("token request to a closed port", func(t *testing.T) {
 		c, err := smh.New(smh.Config{Endpoint: closedURL, LibrarySecret: secret, LibraryID: "lib"})
 		require.NoError(t, err)
 		_, err = c.Delete(context.Background(), providers.Target{Provider: providers.SMH, Path: "a.mp4"})
-		check(t, err)
+		requireNoSecret(t, err)
 		pe, ok := providers.AsError(err)
 		require.True(t, ok)
 		assert.Equal(t, providers.Retry, pe.Class)
 		assert.Equal(t, "NetworkError", pe.Code)
 	})
 	t.Run("delete to a closed port", func(t *testing.T) {
-		c, err := smh.New(smh.Config{Endpoint: closedURL, AccessToken: token, LibraryID: "lib"})
+		c, err := smh.New(smh.Config{Endpoint: closedURL, AccessToken: echoToken, LibraryID: "lib"})
 		require.NoError(t, err)
 		_, err = c.Delete(context.Background(), providers.Target{Provider: providers.SMH, Path: "a.mp4"})
-		check(t, err)
+		requireNoSecret(t, err)
 		assert.Equal(t, providers.Retry, providers.ClassOf(err))
 	})
 	t.Run("server echoing credentials", func(t *testing.T) {
 		for _, body := range []string{
-			fmt.Sprintf(`{"code":"BadThing","message":"token %s","requestId":"%s"}`, token, token),
-			fmt.Sprintf(`<html>GET /api/v1/file/lib/-/a.mp4?access_token=%s</html>`, url.QueryEscape(token)),
-			fmt.Sprintf(`<Error><Code>X</Code><Message>%s</Message></Error>`, token),
+			fmt.Sprintf(`{"code":"BadThing","message":"token %s","requestId":"%s"}`, echoToken, echoToken),
+			fmt.Sprintf(`<html>GET /api/v1/file/lib/-/a.mp4?access_token=%s</html>`, url.QueryEscape(echoToken)),
+			fmt.Sprintf(`<Error><Code>X</Code><Message>%s</Message></Error>`, echoToken),
 		} {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.WriteHeader(400)
-				_, _ = io.WriteString(w, body)
-			}))
-			c, err := smh.New(smh.Config{Endpoint: srv.URL, AccessToken: token, LibraryID: "lib"})
+			c, err := smh.New(smh.Config{Endpoint: answering(t, 400, body), AccessToken: echoToken, LibraryID: "lib"})
 			require.NoError(t, err)
 			_, err = c.Delete(context.Background(), providers.Target{Provider: providers.SMH, Path: "a.mp4"})
-			check(t, err)
-			srv.Close()
+			requireNoSecret(t, err)
 		}
 	})
 	t.Run("token API echoing the secret", func(t *testing.T) {
@@ -803,23 +817,18 @@ func TestNoSecretInErrors(t *testing.T) {
 			fmt.Sprintf(`{"code":"WrongLibraryIdOrSecret","message":"secret %s is wrong","requestId":"%s"}`, secret, secret),
 			fmt.Sprintf(`<html>GET /api/v1/token?library_secret=%s</html>`, url.QueryEscape(secret)),
 		} {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.WriteHeader(404)
-				_, _ = io.WriteString(w, body)
-			}))
-			c, err := smh.New(smh.Config{Endpoint: srv.URL, LibrarySecret: secret, LibraryID: "lib"})
+			c, err := smh.New(smh.Config{Endpoint: answering(t, 404, body), LibrarySecret: secret, LibraryID: "lib"})
 			require.NoError(t, err)
 			_, err = c.Delete(context.Background(), providers.Target{Provider: providers.SMH, Path: "a.mp4"})
-			check(t, err)
+			requireNoSecret(t, err)
 			assert.Equal(t, providers.Fatal, providers.ClassOf(err))
-			srv.Close()
 		}
 	})
 	t.Run("config errors", func(t *testing.T) {
 		_, err := smh.New(smh.Config{LibrarySecret: "has blank " + secret})
-		check(t, err)
-		_, err = smh.New(smh.Config{LibrarySecret: secret, AccessToken: token})
-		check(t, err)
+		requireNoSecret(t, err)
+		_, err = smh.New(smh.Config{LibrarySecret: secret, AccessToken: echoToken})
+		requireNoSecret(t, err)
 	})
 }
 

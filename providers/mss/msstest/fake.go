@@ -94,8 +94,7 @@ type Fake struct {
 	invMu    sync.RWMutex
 	projects map[string]map[string]time.Time // project -> file -> created
 
-	callMu sync.Mutex
-	calls  map[string]int // Target.Key() -> delete requests
+	calls faults.CallCounter // Target.Key() -> delete requests
 }
 
 // New returns a fake accepting the credentials in opts.
@@ -110,7 +109,6 @@ func New(opts Options) *Fake {
 		ridPrefix:     opts.Seed*0x9e3779b97f4a7c15 ^ 0x6a6a1f8354f64dd9,
 		tokens:        make(map[string]time.Time, len(opts.Tokens)),
 		projects:      make(map[string]map[string]time.Time),
-		calls:         make(map[string]int),
 	}
 	if f.now == nil {
 		f.now = time.Now
@@ -218,22 +216,10 @@ func (f *Fake) Len() int {
 func (f *Fake) Deleted() int { return int(f.deleted.Load()) }
 
 // Calls counts DeleteFile requests that named t, whatever their answer.
-func (f *Fake) Calls(t providers.Target) int {
-	f.callMu.Lock()
-	defer f.callMu.Unlock()
-	return f.calls[t.Key()]
-}
+func (f *Fake) Calls(t providers.Target) int { return f.calls.Of(t.Key()) }
 
 // TotalCalls counts every DeleteFile request that reached the route.
-func (f *Fake) TotalCalls() int {
-	f.callMu.Lock()
-	defer f.callMu.Unlock()
-	n := 0
-	for _, c := range f.calls {
-		n += c
-	}
-	return n
-}
+func (f *Fake) TotalCalls() int { return f.calls.Total() }
 
 // ServeHTTP serves DeleteFile; see the package comment for every answer.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -245,10 +231,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAPIG(w, http.StatusNotFound, "APIGW.0101", "The API does not exist or has not been published in the environment", rid)
 		return
 	}
-	tg := providers.Target{Provider: providers.MSS, ProjectID: project, FileID: file}
-	f.callMu.Lock()
-	f.calls[tg.Key()]++
-	f.callMu.Unlock()
+	f.calls.Add(providers.Target{Provider: providers.MSS, ProjectID: project, FileID: file}.Key())
 
 	if status, code, msg := f.authenticate(r); code != "" {
 		writeAPIG(w, status, code, msg, rid)

@@ -117,9 +117,10 @@ type Fake struct {
 	spaces   map[spaceKey]map[string]time.Time // path -> modification time
 	dirs     map[spaceKey]map[string]*dirNode  // directory path ("" is the root) -> directory, for listings
 	recycled map[string][]RecycledItem         // library -> recycle bin
-	calls    map[string]int                    // Target.Key() -> delete requests
 	nextItem int64
 	deleted  int
+
+	calls faults.CallCounter // Target.Key() -> delete requests
 
 	tokMu  sync.RWMutex
 	tokens map[string]*token
@@ -154,6 +155,9 @@ func (t *token) can(grant string) bool {
 		slices.Contains(t.grants, grant)
 }
 
+// extend makes the token live for its period from now: SMH extends a token on each use.
+func (t *token) extend(now time.Time) { t.expires.Store(now.Add(t.period).UnixNano()) }
+
 // New returns a fake serving opts.Libraries with an empty inventory.
 func New(opts Options) *Fake {
 	if len(opts.Libraries) == 0 {
@@ -176,7 +180,6 @@ func New(opts Options) *Fake {
 		spaces:      map[spaceKey]map[string]time.Time{},
 		dirs:        map[spaceKey]map[string]*dirNode{},
 		recycled:    map[string][]RecycledItem{},
-		calls:       map[string]int{},
 		tokens:      map[string]*token{},
 	}
 	f.faults.SetClock(opts.Now)
@@ -243,23 +246,10 @@ func (f *Fake) Exists(t providers.Target) bool {
 }
 
 // Calls counts the delete requests that named t, whatever their answer.
-func (f *Fake) Calls(t providers.Target) int {
-	t = f.normalize(t)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[t.Key()]
-}
+func (f *Fake) Calls(t providers.Target) int { return f.calls.Of(f.normalize(t).Key()) }
 
 // TotalCalls counts every delete request that named a target.
-func (f *Fake) TotalCalls() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, c := range f.calls {
-		n += c
-	}
-	return n
-}
+func (f *Fake) TotalCalls() int { return f.calls.Total() }
 
 // TokenCalls counts requests to the token API, whatever their answer.
 func (f *Fake) TokenCalls() int { return int(f.tokenCalls.Load()) }
@@ -419,10 +409,7 @@ func (f *Fake) serveDelete(w http.ResponseWriter, r *http.Request, rest string) 
 		f.writeError(w, http.StatusBadRequest, code, problem)
 		return
 	}
-	key := providers.Target{Provider: providers.SMH, LibraryID: libID, SpaceID: spaceID, Path: filePath}.Key()
-	f.mu.Lock()
-	f.calls[key]++
-	f.mu.Unlock()
+	f.calls.Add(providers.Target{Provider: providers.SMH, LibraryID: libID, SpaceID: spaceID, Path: filePath}.Key())
 	if !f.injected(w, r, f.faults) {
 		return
 	}
@@ -431,30 +418,8 @@ func (f *Fake) serveDelete(w http.ResponseWriter, r *http.Request, rest string) 
 		return
 	}
 	q := r.URL.Query()
-	value := q.Get("access_token")
-	if value == "" {
-		f.writeError(w, http.StatusBadRequest, "EmptyAccessToken", "")
-		return
-	}
-	lib := f.libs[libID]
-	if lib == nil {
-		f.writeError(w, http.StatusNotFound, "LibraryNotFound", "")
-		return
-	}
-	now := f.now()
-	f.tokMu.RLock()
-	tok := f.tokens[value]
-	f.tokMu.RUnlock()
-	if tok == nil || tok.library != libID || now.UnixNano() >= tok.expires.Load() {
-		f.writeError(w, http.StatusForbidden, "InvalidAccessToken", "")
-		return
-	}
-	if !lib.hasSpace(spaceID) {
-		f.writeError(w, http.StatusNotFound, "SpaceNotFound", "")
-		return
-	}
-	if !tok.allSpaces && !slices.Contains(tok.spaces, spaceID) {
-		f.writeError(w, http.StatusForbidden, "AccessTokenNotMatchSpace", "")
+	lib, tok, now, ok := f.authorize(w, q, libID, spaceID)
+	if !ok {
 		return
 	}
 	var permanent bool
@@ -474,8 +439,7 @@ func (f *Fake) serveDelete(w http.ResponseWriter, r *http.Request, rest string) 
 		f.writeError(w, http.StatusForbidden, "NoPermission", "")
 		return
 	}
-	// Each use extends the token by its period.
-	tok.expires.Store(now.Add(tok.period).UnixNano())
+	tok.extend(now)
 
 	sk := spaceKey{libID, spaceID}
 	f.mu.Lock()
@@ -507,29 +471,73 @@ func (f *Fake) serveDelete(w http.ResponseWriter, r *http.Request, rest string) 
 	}{item})
 }
 
-// splitFilePath decodes {LibraryId}/{SpaceId}/{FilePath} segment by segment, as the server does: a
-// "%2F" inside a segment is not a separator, and "%3F", "%23", "%25" are part of the name. A malformed
-// path gives an error code (EmptyPath as documented; InvalidPath is the fake's own) and a message.
+// authorize applies the access-token checks deletes and listings share, in this order: a token is
+// given, the library exists, the token is live and was issued for that library, the space exists and
+// the token reaches it. It answers the first failure itself (ok false). Otherwise it returns the
+// library, the token and the instant of the check; grants and extending the token are the caller's.
+func (f *Fake) authorize(w http.ResponseWriter, q url.Values, libID, spaceID string) (lib *library, tok *token, now time.Time, ok bool) {
+	value := q.Get("access_token")
+	if value == "" {
+		f.writeError(w, http.StatusBadRequest, "EmptyAccessToken", "")
+		return nil, nil, time.Time{}, false
+	}
+	lib = f.libs[libID]
+	if lib == nil {
+		f.writeError(w, http.StatusNotFound, "LibraryNotFound", "")
+		return nil, nil, time.Time{}, false
+	}
+	now = f.now()
+	f.tokMu.RLock()
+	tok = f.tokens[value]
+	f.tokMu.RUnlock()
+	if tok == nil || tok.library != libID || now.UnixNano() >= tok.expires.Load() {
+		f.writeError(w, http.StatusForbidden, "InvalidAccessToken", "")
+		return nil, nil, time.Time{}, false
+	}
+	if !lib.hasSpace(spaceID) {
+		f.writeError(w, http.StatusNotFound, "SpaceNotFound", "")
+		return nil, nil, time.Time{}, false
+	}
+	if !tok.allSpaces && !slices.Contains(tok.spaces, spaceID) {
+		f.writeError(w, http.StatusForbidden, "AccessTokenNotMatchSpace", "")
+		return nil, nil, time.Time{}, false
+	}
+	return lib, tok, now, true
+}
+
+// splitFilePath decodes {LibraryId}/{SpaceId}/{FilePath} segment by segment (see decodeSegments). A
+// malformed path gives an error code (EmptyPath as documented; InvalidPath is the fake's own) and a
+// message.
 func splitFilePath(rest string) (lib, space, path, code, problem string) {
 	segs := strings.Split(rest, "/")
 	if len(segs) < 3 || len(segs) == 3 && segs[2] == "" {
 		return "", "", "", "EmptyPath", ""
 	}
+	if code, problem := decodeSegments(segs); code != "" {
+		return "", "", "", code, problem
+	}
+	return segs[0], segs[1], strings.Join(segs[2:], "/"), "", ""
+}
+
+// decodeSegments decodes each path segment in place on its own, as the server does: a "%2F" inside a
+// segment is not a separator, and "%3F", "%23", "%25" are part of the name. A bad escape, an empty,
+// "." or ".." segment, or one holding an escaped '/' gives InvalidPath and a message naming it.
+func decodeSegments(segs []string) (code, problem string) {
 	for i, s := range segs {
 		d, err := url.PathUnescape(s)
 		switch {
 		case err != nil:
-			return "", "", "", "InvalidPath", fmt.Sprintf("Bad escape in path segment %d.", i+1)
+			return "InvalidPath", fmt.Sprintf("Bad escape in path segment %d.", i+1)
 		case d == "":
-			return "", "", "", "InvalidPath", fmt.Sprintf("Path segment %d is empty.", i+1)
+			return "InvalidPath", fmt.Sprintf("Path segment %d is empty.", i+1)
 		case d == "." || d == "..":
-			return "", "", "", "InvalidPath", fmt.Sprintf("Path segment %d is %q.", i+1, d)
+			return "InvalidPath", fmt.Sprintf("Path segment %d is %q.", i+1, d)
 		case strings.Contains(d, "/"):
-			return "", "", "", "InvalidPath", fmt.Sprintf("Path segment %d contains an escaped '/'.", i+1)
+			return "InvalidPath", fmt.Sprintf("Path segment %d contains an escaped '/'.", i+1)
 		}
 		segs[i] = d
 	}
-	return segs[0], segs[1], strings.Join(segs[2:], "/"), "", ""
+	return "", ""
 }
 
 func splitList(v string) []string {

@@ -293,34 +293,12 @@ func (f *Fake) serveList(w http.ResponseWriter, r *http.Request, rest string) {
 		return
 	}
 	q := r.URL.Query()
-	value := q.Get("access_token")
-	if value == "" {
-		f.writeError(w, http.StatusBadRequest, "EmptyAccessToken", "")
-		return
-	}
-	lib := f.libs[libID]
-	if lib == nil {
-		f.writeError(w, http.StatusNotFound, "LibraryNotFound", "")
-		return
-	}
-	now := f.now()
-	f.tokMu.RLock()
-	tok := f.tokens[value]
-	f.tokMu.RUnlock()
-	if tok == nil || tok.library != libID || now.UnixNano() >= tok.expires.Load() {
-		f.writeError(w, http.StatusForbidden, "InvalidAccessToken", "")
-		return
-	}
-	if !lib.hasSpace(spaceID) {
-		f.writeError(w, http.StatusNotFound, "SpaceNotFound", "")
-		return
-	}
-	if !tok.allSpaces && !slices.Contains(tok.spaces, spaceID) {
-		f.writeError(w, http.StatusForbidden, "AccessTokenNotMatchSpace", "")
+	_, tok, now, ok := f.authorize(w, q, libID, spaceID)
+	if !ok {
 		return
 	}
 	// Reading needs no grant: "If left empty, only read permission is granted."
-	tok.expires.Store(now.Add(tok.period).UnixNano())
+	tok.extend(now)
 
 	p := parseListParams(q)
 	if p.invalid != "" {
@@ -429,8 +407,8 @@ walk:
 	return ans, true
 }
 
-// splitDirPath decodes {LibraryId}/{SpaceId}[/{DirPath}] segment by segment; an empty or absent DirPath
-// (".../-/" or ".../-") is the root.
+// splitDirPath decodes {LibraryId}/{SpaceId}[/{DirPath}] segment by segment (see decodeSegments); an
+// empty or absent DirPath (".../-/" or ".../-") is the root.
 func splitDirPath(rest string) (lib, space, dir, code, problem string) {
 	segs := strings.Split(rest, "/")
 	if len(segs) == 3 && segs[2] == "" {
@@ -439,19 +417,8 @@ func splitDirPath(rest string) (lib, space, dir, code, problem string) {
 	if len(segs) < 2 {
 		return "", "", "", "InvalidPath", "Missing space id."
 	}
-	for i, s := range segs {
-		d, err := url.PathUnescape(s)
-		switch {
-		case err != nil:
-			return "", "", "", "InvalidPath", "Bad escape in path segment " + strconv.Itoa(i+1) + "."
-		case d == "":
-			return "", "", "", "InvalidPath", "Path segment " + strconv.Itoa(i+1) + " is empty."
-		case d == "." || d == "..":
-			return "", "", "", "InvalidPath", "Path segment " + strconv.Itoa(i+1) + " is " + strconv.Quote(d) + "."
-		case strings.Contains(d, "/"):
-			return "", "", "", "InvalidPath", "Path segment " + strconv.Itoa(i+1) + " contains an escaped '/'."
-		}
-		segs[i] = d
+	if code, problem := decodeSegments(segs); code != "" {
+		return "", "", "", code, problem
 	}
 	return segs[0], segs[1], strings.Join(segs[2:], "/"), "", ""
 }

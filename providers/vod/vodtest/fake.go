@@ -80,9 +80,7 @@ type Fake struct {
 	now    func() time.Time
 	creds  map[string]Credential
 	faults *faults.Injector
-
-	callsMu sync.Mutex
-	calls   map[string]int
+	calls  faults.CallCounter // Target.Key() -> DeleteMedia requests
 
 	mu      sync.Mutex
 	media   map[mediaKey]*Media
@@ -98,7 +96,6 @@ func New(opts Options) *Fake {
 		now:     opts.Now,
 		creds:   map[string]Credential{},
 		faults:  faults.New(opts.Seed),
-		calls:   map[string]int{},
 		media:   map[mediaKey]*Media{},
 		subApps: map[uint64]bool{},
 	}
@@ -198,11 +195,7 @@ func (f *Fake) Deleted() int { return int(f.deleted.Load()) }
 
 // Calls counts DeleteMedia requests that named the target (its Key, parts included), whatever their
 // answer, counted on arrival.
-func (f *Fake) Calls(t providers.Target) int {
-	f.callsMu.Lock()
-	defer f.callsMu.Unlock()
-	return f.calls[t.Key()]
-}
+func (f *Fake) Calls(t providers.Target) int { return f.calls.Of(t.Key()) }
 
 // apiError is one API 3.0 error answer.
 type apiError struct{ code, message string }
@@ -247,7 +240,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case ActionDeleteMedia:
 		req, paramErr = parseDeleteMedia(r, body)
 		if paramErr == nil {
-			f.count(req.target().Key())
+			f.calls.Add(req.target().Key())
 		}
 	case ActionSearchMedia:
 		f.search.calls.Add(1)
@@ -301,12 +294,6 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	return buf.Bytes(), err
-}
-
-func (f *Fake) count(key string) {
-	f.callsMu.Lock()
-	f.calls[key]++
-	f.callsMu.Unlock()
 }
 
 // checkCommon checks the common parameters that select the API: X-TC-Action and X-TC-Version.
@@ -398,19 +385,24 @@ func (d deleteRequest) target() providers.Target {
 	return providers.Target{Provider: providers.VOD, FileID: d.fileID, SubAppID: d.subAppID, DeleteParts: d.parts}
 }
 
+// readParams reads an action's parameters from where API 3.0 carries them: the query of a GET, or the
+// JSON body of a POST, which must say application/json.
+func readParams[T any](r *http.Request, body []byte,
+	fromQuery func(map[string][]string) (T, *apiError), fromJSON func([]byte) (T, *apiError)) (T, *apiError) {
+	if r.Method == http.MethodGet {
+		return fromQuery(r.URL.Query())
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		var zero T
+		return zero, errorf("InvalidParameter", "Content-Type `%s` is not supported; a POST must be application/json.", ct)
+	}
+	return fromJSON(body)
+}
+
 // parseDeleteMedia reads DeleteMedia's parameters: FileId (required), SubAppId, DeleteParts. A POST
 // carries them as a JSON object, a GET in the query as FileId=..&DeleteParts.0.Type=...
 func parseDeleteMedia(r *http.Request, body []byte) (deleteRequest, *apiError) {
-	var d deleteRequest
-	var e *apiError
-	if r.Method == http.MethodGet {
-		d, e = parseQuery(r.URL.Query())
-	} else {
-		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-			return d, errorf("InvalidParameter", "Content-Type `%s` is not supported; a POST must be application/json.", ct)
-		}
-		d, e = parseJSON(body)
-	}
+	d, e := readParams(r, body, parseQuery, parseJSON)
 	if e != nil {
 		return d, e
 	}

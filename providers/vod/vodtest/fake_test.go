@@ -132,6 +132,31 @@ func (rq request) send(t *testing.T, srv *httptest.Server) answer {
 	return decode(t, resp)
 }
 
+// requireCountedWhilePending sends an unsigned POST of action with body while the fake's injector holds
+// every answer back, and requires counted to turn true before the answer comes: the fake counts a call
+// on arrival, before the injected latency. The request is then abandoned and the latency removed.
+func requireCountedWhilePending(t *testing.T, f *vodtest.Fake, srv *httptest.Server, action, body string, counted func() bool) {
+	t.Helper()
+	f.Faults().SetLatency(time.Minute, 0)
+	defer f.Faults().SetLatency(0, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/", strings.NewReader(body))
+	require.NoError(t, err)
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-TC-Action", action)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := srv.Client().Do(r); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	require.Eventually(t, counted, 10*time.Second, time.Millisecond)
+	cancel()
+	<-done
+}
+
 func bodyFor(id string) string {
 	return `{"FileId":"` + id + `","SubAppId":` + strconv.Itoa(subApp) + `}`
 }
@@ -248,23 +273,7 @@ func TestFakeCountsCallsOnArrival(t *testing.T) {
 	assert.Equal(t, 1, f.Calls(m))
 
 	// Counted before the injected latency: visible while the answer is still pending.
-	f.Faults().SetLatency(time.Minute, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/", strings.NewReader(bodyFor("m1")))
-	require.NoError(t, err)
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set("X-TC-Action", "DeleteMedia")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if resp, err := srv.Client().Do(r); err == nil {
-			resp.Body.Close()
-		}
-	}()
-	require.Eventually(t, func() bool { return f.Calls(m) == 2 }, 10*time.Second, time.Millisecond)
-	cancel()
-	<-done
+	requireCountedWhilePending(t, f, srv, vodtest.ActionDeleteMedia, bodyFor("m1"), func() bool { return f.Calls(m) == 2 })
 	assert.True(t, f.Exists(m))
 
 	// Parts targets are counted under their own key.

@@ -125,16 +125,7 @@ func unsupported(name string) *apiError {
 
 // parseSearchMedia reads SearchMedia's parameters from a JSON body (POST) or the query (GET).
 func parseSearchMedia(r *http.Request, body []byte) (searchRequest, *apiError) {
-	var q searchRequest
-	var e *apiError
-	if r.Method == http.MethodGet {
-		q, e = parseSearchQuery(r.URL.Query())
-	} else {
-		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-			return q, errorf("InvalidParameter", "Content-Type `%s` is not supported; a POST must be application/json.", ct)
-		}
-		q, e = parseSearchJSON(body)
-	}
+	q, e := readParams(r, body, parseSearchQuery, parseSearchJSON)
 	if e != nil {
 		return q, e
 	}
@@ -150,6 +141,24 @@ func parseSearchJSON(body []byte) (searchRequest, *apiError) {
 	into := func(name string, v json.RawMessage, dst any, what string) *apiError {
 		if json.Unmarshal(v, dst) != nil {
 			return errorf("InvalidParameter", "The parameter `%s` must be %s.", name, what)
+		}
+		return nil
+	}
+	// object decodes the object parameter name and each of its members into fields[member]; a member
+	// that fields does not name is UnknownParameter.
+	object := func(name string, v json.RawMessage, what, memberWhat string, fields map[string]*string) *apiError {
+		var members map[string]json.RawMessage
+		if e := into(name, v, &members, what); e != nil {
+			return e
+		}
+		for _, m := range sortedKeys(members) {
+			dst, ok := fields[m]
+			if !ok {
+				return errorf("UnknownParameter", "The parameter `%s.%s` is not recognized.", name, m)
+			}
+			if e := into(name+"."+m, members[m], dst, memberWhat); e != nil {
+				return e
+			}
 		}
 		return nil
 	}
@@ -176,42 +185,12 @@ func parseSearchJSON(body []byte) (searchRequest, *apiError) {
 		case "Limit":
 			e = into(k, v, &q.limit, "a non-negative integer")
 		case "CreateTime":
-			var tr map[string]json.RawMessage
-			if e = into(k, v, &tr, "a TimeRange object"); e != nil {
-				break
-			}
-			for _, tk := range sortedKeys(tr) {
-				switch tk {
-				case "After":
-					e = into("CreateTime.After", tr[tk], &q.after, "an ISO 8601 string")
-				case "Before":
-					e = into("CreateTime.Before", tr[tk], &q.before, "an ISO 8601 string")
-				default:
-					e = errorf("UnknownParameter", "The parameter `CreateTime.%s` is not recognized.", tk)
-				}
-				if e != nil {
-					break
-				}
-			}
+			e = object(k, v, "a TimeRange object", "an ISO 8601 string",
+				map[string]*string{"After": &q.after, "Before": &q.before})
 		case "Sort":
-			var sb map[string]json.RawMessage
-			if e = into(k, v, &sb, "a SortBy object"); e != nil {
-				break
-			}
 			q.sortGiven = true
-			for _, sk := range sortedKeys(sb) {
-				switch sk {
-				case "Field":
-					e = into("Sort.Field", sb[sk], &q.sortField, "a string")
-				case "Order":
-					e = into("Sort.Order", sb[sk], &q.sortOrder, "a string")
-				default:
-					e = errorf("UnknownParameter", "The parameter `Sort.%s` is not recognized.", sk)
-				}
-				if e != nil {
-					break
-				}
-			}
+			e = object(k, v, "a SortBy object", "a string",
+				map[string]*string{"Field": &q.sortField, "Order": &q.sortOrder})
 		default:
 			if slices.Contains(searchNotImplemented, k) {
 				if s := string(v); s != "null" && s != "[]" && s != `""` {

@@ -1,10 +1,8 @@
 package vodtest_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -231,23 +229,7 @@ func TestFakeSearchCountsOnArrivalAndHonoursFaults(t *testing.T) {
 	_, code := sdkSearch(t, c, map[string]any{})
 	assert.Equal(t, "RequestLimitExceeded", code)
 
-	f.Faults().SetLatency(time.Minute, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/", strings.NewReader(`{}`))
-	require.NoError(t, err)
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set("X-TC-Action", "SearchMedia")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if resp, err := srv.Client().Do(r); err == nil {
-			resp.Body.Close()
-		}
-	}()
-	require.Eventually(t, func() bool { return f.SearchCalls() == 2 }, 10*time.Second, time.Millisecond)
-	cancel()
-	<-done
+	requireCountedWhilePending(t, f, srv, vodtest.ActionSearchMedia, `{}`, func() bool { return f.SearchCalls() == 2 })
 }
 
 // getSearchMedia is a typed request like the SDK's generated SearchMediaRequest, which the SDK
