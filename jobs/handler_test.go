@@ -97,15 +97,19 @@ func vodTarget(i int) providers.Target {
 
 func waitDone(t testing.TB, s *jobs.Store, batch string) jobs.BatchInfo {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	return waitDoneWithin(t, s, batch, 60*time.Second)
+}
+
+func waitDoneWithin(t testing.TB, s *jobs.Store, batch string, within time.Duration) jobs.BatchInfo {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		b, err := s.Batch(context.Background(), batch)
-		require.NoError(t, err)
-		if b.Done() {
+		if err == nil && b.Done() {
 			return b
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("batch %s not done: %+v", batch, b)
+			t.Fatalf("batch %s not done: %+v (%v)", batch, b, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

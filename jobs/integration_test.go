@@ -215,3 +215,36 @@ func TestFileFailingAloneEnds(t *testing.T) {
 	assert.LessOrEqual(t, calls, 3+3+1)
 	assert.Greater(t, calls, 3, "the outage exemption was used")
 }
+
+// Redis is killed mid-batch and restarted from its append-only file: workers reconnect and every
+// file still ends with exactly one outcome.
+func TestRedisRestartLosesNothing(t *testing.T) {
+	r := jobstest.StartRedisAOF(t)
+	stack, err := jobstest.StartStack(jobstest.StackOptions{Seed: 9})
+	require.NoError(t, err)
+	t.Cleanup(stack.Close)
+	cfg, err := stack.Config(r.URL())
+	require.NoError(t, err)
+	cfg.Worker.Concurrency = 8
+	l := &live{redis: r, stack: stack, cfg: cfg, p: jobs.FromConfig(cfg, r.Client())}
+	for _, n := range providers.Names {
+		stack.Faults(n).SetLatency(5*time.Millisecond, 5*time.Millisecond)
+	}
+	targets := stack.Targets(300, 0)
+	batch := l.submit(t, targets...)
+	l.startWorker(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := l.p.Store.Batch(context.Background(), batch)
+		require.NoError(t, err)
+		if b.Terminal >= 200 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no progress: %+v", b)
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.Restart()
+	b := waitDoneWithin(t, l.p.Store, batch, 3*time.Minute)
+	assert.Equal(t, int64(900), b.Terminal)
+	require.NoError(t, stack.Verify(context.Background(), l.p.Store, batch, targets))
+}

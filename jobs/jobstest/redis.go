@@ -19,17 +19,30 @@ type Redis struct {
 	port int
 	cmd  *exec.Cmd
 	t    testing.TB
+	aof  bool
 }
 
 // StartRedis starts redis-server on a free 127.0.0.1 port with persistence off and stops it when the
 // test ends. It fails the test when redis-server is not installed: the README's test command installs it.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
+	return startRedis(t, false)
+}
+
+// StartRedisAOF starts redis-server with the append-only file on and fsync on every write, as a
+// production Redis should run: Restart then brings back everything written before the kill.
+func StartRedisAOF(t testing.TB) *Redis {
+	t.Helper()
+	return startRedis(t, true)
+}
+
+func startRedis(t testing.TB, aof bool) *Redis {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server not found on PATH: run the README's test command (bash .ci/test), which installs it")
 	}
-	r := &Redis{dir: t.TempDir(), t: t}
+	r := &Redis{dir: t.TempDir(), t: t, aof: aof}
 	r.port = FreePort(t)
 	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
 	r.start(bin)
@@ -39,9 +52,13 @@ func StartRedis(t testing.TB) *Redis {
 
 func (r *Redis) start(bin string) {
 	r.t.Helper()
-	r.cmd = exec.Command(bin,
+	persistence := []string{"--appendonly", "no"}
+	if r.aof {
+		persistence = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	r.cmd = exec.Command(bin, append([]string{
 		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
-		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning")
+		"--save", "", "--protected-mode", "yes", "--loglevel", "warning"}, persistence...)...)
 	r.cmd.Stdout, r.cmd.Stderr = nil, nil
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
@@ -79,8 +96,9 @@ func (r *Redis) Stop() {
 	}
 }
 
-// Restart kills the server and starts a new one on the same port and directory, as a crash and
-// restart would. Persistence is off, so the data is gone: tests use it to prove clients reconnect.
+// Restart kills the server (SIGKILL) and starts a new one on the same port and directory, as a crash
+// and restart would. With StartRedisAOF the data comes back from the append-only file; without, it is
+// gone.
 func (r *Redis) Restart() {
 	r.t.Helper()
 	r.Stop()
