@@ -3,7 +3,6 @@ package jobs_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,28 +13,9 @@ import (
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
+	"github.com/reaper-media/reaper/providers/faults"
 	"github.com/reaper-media/reaper/providers/registry"
 )
-
-// testClock is a clock the test moves by hand; no test waits for a real night.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock(t time.Time) *testClock { return &testClock{t: t} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 func shanghai(t *testing.T) *time.Location {
 	t.Helper()
@@ -109,13 +89,13 @@ func TestNewOvernightRefusesUnusableSettings(t *testing.T) {
 type overnightRig struct {
 	store *jobs.Store
 	ov    *jobs.Overnight
-	clk   *testClock
+	clk   *faults.Clock
 }
 
 func newOvernightRig(t *testing.T, nights int, start time.Time) *overnightRig {
 	t.Helper()
 	store := jobs.NewStore(jobstest.StartRedis(t).Client(), jobs.StoreOptions{})
-	clk := newTestClock(start)
+	clk := faults.NewClock(start)
 	ov, err := jobs.NewOvernight(store, jobs.OvernightOptions{
 		Nights: nights, Window: jobs.Window{Start: time.Hour, End: 5 * time.Hour, Loc: shanghai(t)}, Now: clk.Now,
 		// Backoff n is exactly half its ceiling: 30s, 1m, 2m, ... up to 5m.
@@ -234,7 +214,7 @@ func TestOvernightSpreadsParkedTasksAcrossTheWindow(t *testing.T) {
 
 // overnightLive is the live pipeline with parking on, breakers that never open (these failures are
 // per file, not an outage) and a worker whose window reads the test's clock.
-func overnightLive(t *testing.T, nights int, clk *testClock) *live {
+func overnightLive(t *testing.T, nights int, clk *faults.Clock) *live {
 	t.Helper()
 	l := startLive(t, func(c *config.Config) {
 		c.Retry.MaxAttempts = 2
@@ -274,7 +254,7 @@ func TestTransientFailuresAreParkedAndSucceedOvernight(t *testing.T) {
 	sh := shanghai(t)
 	day := time.Date(2026, 11, 21, 9, 0, 0, 0, sh)
 	night := time.Date(2026, 11, 22, 1, 0, 0, 0, sh)
-	clk := newTestClock(day)
+	clk := faults.NewClock(day)
 	l := overnightLive(t, 2, clk)
 	l.stack.Faults(providers.MSS).SetOutage(day, night)
 
@@ -335,7 +315,7 @@ func TestTransientFailuresAreParkedAndSucceedOvernight(t *testing.T) {
 // windows, recorded with its last error.
 func TestParkedTaskFailsAfterItsNights(t *testing.T) {
 	sh := shanghai(t)
-	clk := newTestClock(time.Date(2026, 11, 21, 9, 0, 0, 0, sh))
+	clk := faults.NewClock(time.Date(2026, 11, 21, 9, 0, 0, 0, sh))
 	l := overnightLive(t, 2, clk)
 	l.stack.Faults(providers.MSS).SetDown(true) // 500 MSS.00000004 day and night
 	tg := providers.Target{Provider: providers.MSS, ProjectID: l.stack.Creds.MSSProject, FileID: "hopeless"}

@@ -15,27 +15,10 @@ import (
 	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
+	"github.com/reaper-media/reaper/providers/faults"
 	"github.com/reaper-media/reaper/providers/registry"
 	"github.com/reaper-media/reaper/scheduler"
 )
-
-// clock is the time the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // logBuffer collects the replicas' logs for assertions.
 type logBuffer struct {
@@ -77,7 +60,7 @@ type harness struct {
 	redis *jobstest.Redis
 	stack *jobstest.Stack
 	cfg   *config.Config
-	clock *clock
+	clock *faults.Clock // the time the tests move by hand
 	logs  *logBuffer
 	p     *jobs.Pipeline // the pipeline of the first replica, for looking at batches
 }
@@ -97,7 +80,7 @@ func newHarness(t *testing.T, start time.Time, tweak func(*config.Config), polic
 		tweak(cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	h := &harness{t: t, redis: r, stack: stack, cfg: cfg, clock: &clock{t: start}, logs: &logBuffer{}}
+	h := &harness{t: t, redis: r, stack: stack, cfg: cfg, clock: faults.NewClock(start), logs: &logBuffer{}}
 	h.p = jobs.FromConfig(cfg, r.Client())
 	t.Cleanup(func() {
 		if t.Failed() {

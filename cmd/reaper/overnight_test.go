@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
+	"github.com/reaper-media/reaper/providers/faults"
 )
 
 func TestEnqueueRegistersInTheRetentionIndex(t *testing.T) {
@@ -104,24 +104,6 @@ func TestEnqueueRegistersInTheRetentionIndex(t *testing.T) {
 	assert.Equal(t, int64(3), total())
 }
 
-// clock is a clock the test moves by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // overnightCLI is the CLI rig with parking on: two daytime attempts, one night in 01:00-05:00
 // Asia/Shanghai, breakers that never open (the failures are per file, not an outage).
 func overnightCLI(t *testing.T) *cli {
@@ -146,7 +128,7 @@ providers:
 }
 
 // clockedWorker runs the worker `reaper worker` runs, in-process, with its overnight window on clk.
-func (c *cli) clockedWorker(t *testing.T, clk *clock) {
+func (c *cli) clockedWorker(t *testing.T, clk *faults.Clock) {
 	t.Helper()
 	e := &env{stdin: strings.NewReader(""), stdout: os.Stderr, stderr: os.Stderr, getenv: func(k string) string {
 		if k == "REAPER_CONFIG" {
@@ -170,7 +152,7 @@ func TestStatusShowsParkedTasksAndRetryNowRunsThem(t *testing.T) {
 	require.NoError(t, err)
 	day := time.Date(2026, 11, 21, 9, 0, 0, 0, sh)
 	night := time.Date(2026, 11, 22, 1, 0, 0, 0, sh)
-	clk := &clock{t: day}
+	clk := faults.NewClock(day)
 	in := c.stack.Faults(providers.MSS)
 	in.SetClock(clk.Now)
 	in.SetOutage(day, night) // 500 MSS.00000004 all day

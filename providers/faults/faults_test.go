@@ -9,14 +9,10 @@ import (
 	"github.com/reaper-media/reaper/providers/faults"
 )
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
 func TestInjector(t *testing.T) {
-	c := &clock{t: time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC)}
+	c := faults.NewClock(time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC))
 	in := faults.New(1)
-	in.SetClock(c.now)
+	in.SetClock(c.Now)
 	assert.Equal(t, faults.None, in.Decide().Kind)
 
 	boom := faults.Fault{Status: 500, Code: "X"}
@@ -25,18 +21,18 @@ func TestInjector(t *testing.T) {
 	assert.Equal(t, faults.Injected, in.Decide().Kind)
 	assert.Equal(t, faults.None, in.Decide().Kind)
 
-	in.SetOutage(c.t.Add(time.Minute), c.t.Add(2*time.Minute))
+	in.SetOutage(c.Now().Add(time.Minute), c.Now().Add(2*time.Minute))
 	assert.Equal(t, faults.None, in.Decide().Kind)
-	c.t = c.t.Add(time.Minute)
+	c.Advance(time.Minute)
 	assert.Equal(t, faults.Outage, in.Decide().Kind, "the window includes its start")
-	c.t = c.t.Add(time.Minute)
+	c.Advance(time.Minute)
 	assert.Equal(t, faults.None, in.Decide().Kind, "and excludes its end")
 
 	in.SetThrottle(2)
 	assert.Equal(t, faults.None, in.Decide().Kind)
 	assert.Equal(t, faults.None, in.Decide().Kind)
 	assert.Equal(t, faults.Throttled, in.Decide().Kind, "burst of one second's worth")
-	c.t = c.t.Add(500 * time.Millisecond)
+	c.Advance(500 * time.Millisecond)
 	assert.Equal(t, faults.None, in.Decide().Kind, "refilled at 2/s")
 	assert.Equal(t, faults.Throttled, in.Decide().Kind)
 

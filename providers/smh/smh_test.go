@@ -214,26 +214,6 @@ func target(path string) providers.Target {
 	return providers.Target{Provider: providers.SMH, LibraryID: libRecycle, SpaceID: "-", Path: path}
 }
 
-// clock is a hand-moved clock shared by a client and a fake.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestPathEscapingRoundTrips(t *testing.T) {
 	e := newEnv(t, smhtest.Options{})
 	c := e.client(t, smh.Config{})
@@ -520,7 +500,7 @@ func TestFixedTokenIsNotRenewed(t *testing.T) {
 }
 
 func TestTokenRefreshedBeforeExpiry(t *testing.T) {
-	clk := newClock()
+	clk := faults.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) // shared by the client and the fake
 	e := newEnv(t, smhtest.Options{TokenTTL: time.Hour, Now: clk.Now})
 	c := e.client(t, smh.Config{Now: clk.Now})
 	ctx := context.Background()

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,32 +19,15 @@ import (
 
 const secret = "s3cret-library-key"
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	fake *smhtest.Fake
 	srv  *httptest.Server
-	clk  *clock
+	clk  *faults.Clock
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := faults.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	f := smhtest.New(smhtest.Options{
 		Libraries: map[string]smhtest.Library{
 			"recycle": {Secret: secret, RecycleBin: true},

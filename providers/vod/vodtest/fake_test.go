@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,12 +28,6 @@ var cred = vodtest.Credential{SecretID: "AKIDfakeTest00000000000000000000000", S
 
 const subApp = 1500000001
 
-// clock is a settable fake clock.
-type clock struct{ now atomic.Int64 }
-
-func (c *clock) Now() time.Time   { return time.Unix(0, c.now.Load()) }
-func (c *clock) Set(t time.Time)  { c.now.Store(t.UnixNano()) }
-func newClock(t time.Time) *clock { c := &clock{}; c.Set(t); return c }
 func media(id string) providers.Target {
 	return providers.Target{Provider: providers.VOD, FileID: id, SubAppID: subApp}
 }
@@ -236,7 +229,7 @@ func TestFakeVerifiesRequests(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f, srv := newServer(t, vodtest.Options{Now: newClock(now).Now,
+			f, srv := newServer(t, vodtest.Options{Now: faults.NewClock(now).Now,
 				Credentials: []vodtest.Credential{cred, tokenCred}})
 			f.Add(media("m1"))
 			f.Add(media("m2"))
@@ -283,7 +276,7 @@ func TestFakeCountsCallsOnArrival(t *testing.T) {
 }
 
 func TestFakeThrottleOutageAndFaults(t *testing.T) {
-	clk := newClock(time.Now())
+	clk := faults.NewClock(time.Now())
 	f, srv := newServer(t, vodtest.Options{Now: clk.Now})
 	for i := range 3 {
 		f.Add(media("m" + strconv.Itoa(i)))
@@ -294,7 +287,7 @@ func TestFakeThrottleOutageAndFaults(t *testing.T) {
 	a := request{body: bodyFor("m1"), ts: clk.Now()}.send(t, srv)
 	assert.Equal(t, "RequestLimitExceeded", a.Code, "the documented throttle answer, with HTTP 200")
 	assert.Equal(t, http.StatusOK, a.Status)
-	clk.Set(clk.Now().Add(time.Second)) // the fake's clock also drives the throttle
+	clk.Advance(time.Second) // the fake's clock also drives the throttle
 	assert.Empty(t, request{body: bodyFor("m1"), ts: clk.Now()}.send(t, srv).Code)
 	f.Faults().Reset()
 
