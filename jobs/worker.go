@@ -95,46 +95,57 @@ func (a *Admin) Cancel(ctx context.Context, batch string) (int, error) {
 	if err := a.store.CancelBatch(ctx, batch); err != nil {
 		return 0, err
 	}
+	known, err := a.insp.Queues()
+	if err != nil {
+		return 0, err
+	}
 	removed := 0
 	for _, n := range providers.Names {
 		q := QueueName(n)
-		lists := []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
-			a.insp.ListPendingTasks, a.insp.ListScheduledTasks, a.insp.ListRetryTasks,
+		if !slices.Contains(known, q) {
+			continue
 		}
-		for _, list := range lists {
-			var mine []*asynq.TaskInfo
-			for page := 1; ; page++ {
-				tasks, err := list(q, asynq.PageSize(1000), asynq.Page(page))
-				if isQueueNotFound(err) {
-					break
-				}
+		info, err := a.insp.GetQueueInfo(q)
+		if err != nil {
+			return removed, fmt.Errorf("queue %s: %w", q, err)
+		}
+		states := []struct {
+			size int
+			list func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error)
+		}{
+			{info.Pending, a.insp.ListPendingTasks}, {info.Scheduled, a.insp.ListScheduledTasks}, {info.Retry, a.insp.ListRetryTasks},
+		}
+		for _, st := range states {
+			// Last page first: removing a page's tasks only moves the tasks after them, which have
+			// been visited already. Memory stays at one page whatever the queue holds; a task that
+			// moves past the scan meanwhile still meets the batch's cancelled flag at the worker.
+			for page := (st.size + cancelPage - 1) / cancelPage; page >= 1; page-- {
+				tasks, err := st.list(q, asynq.PageSize(cancelPage), asynq.Page(page))
 				if err != nil {
 					return removed, fmt.Errorf("list %s: %w", q, err)
 				}
 				for _, ti := range tasks {
-					if p, err := DecodePayload(ti.Payload); err == nil && p.Batch == batch {
-						mine = append(mine, ti)
+					p, err := DecodePayload(ti.Payload)
+					if err != nil || p.Batch != batch {
+						continue
 					}
+					if err := a.insp.DeleteTask(q, ti.ID); err != nil {
+						continue // a worker took it meanwhile; it sees the flag and records it cancelled
+					}
+					if _, err := a.store.Finish(ctx, Record{Batch: batch, Provider: n, Key: p.Target.Key(),
+						EnqueueID: p.EnqueueID, Target: p.Target, Outcome: Cancelled}, false); err != nil {
+						return removed, err
+					}
+					removed++
 				}
-				if len(tasks) < 1000 {
-					break
-				}
-			}
-			for _, ti := range mine {
-				if err := a.insp.DeleteTask(q, ti.ID); err != nil {
-					continue // a worker took it meanwhile; it sees the flag and records it cancelled
-				}
-				p, _ := DecodePayload(ti.Payload)
-				if _, err := a.store.Finish(ctx, Record{Batch: batch, Provider: n, Key: p.Target.Key(),
-					EnqueueID: p.EnqueueID, Target: p.Target, Outcome: Cancelled}, false); err != nil {
-					return removed, err
-				}
-				removed++
 			}
 		}
 	}
 	return removed, nil
 }
+
+// cancelPage is how many queued tasks Cancel reads at a time.
+const cancelPage = 1000
 
 // Pause holds provider n's queue: workers take no new tasks from it until Resume.
 func (a *Admin) Pause(n providers.Name) error { return a.insp.PauseQueue(QueueName(n)) }

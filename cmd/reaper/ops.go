@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/reaper-media/reaper/jobs"
@@ -11,30 +10,23 @@ import (
 
 func runRetry(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "retry", "--batch ID [--now]")
-	cfgPath := configFlag(fs, e)
-	batch := fs.String("batch", "", "batch `id` whose failed targets to re-enqueue (required)")
+	bc := batchFlags(fs, e, "whose failed targets to re-enqueue")
 	by := fs.String("submitted-by", defaultSubmitter(), "who submits the new batch")
 	now := fs.Bool("now", false, "instead, run the batch's tasks parked for the overnight retry window now (they keep the nights they used)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *batch == "" {
-		return errors.New("--batch is required")
-	}
-	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	p, batch, closeFn, err := bc.open(ctx, e, fs, args, nil)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
 	if *now {
-		n, err := p.Admin.RunParked(ctx, *batch)
+		n, err := p.Admin.RunParked(ctx, batch)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "batch %s: %d parked tasks brought forward to run now\n", *batch, n)
+		fmt.Fprintf(e.stdout, "batch %s: %d parked tasks brought forward to run now\n", batch, n)
 		return nil
 	}
-	sum, err := p.Producer.RetryFailed(ctx, *batch, jobs.BatchMeta{SubmittedBy: *by})
+	sum, err := p.Producer.RetryFailed(ctx, batch, jobs.BatchMeta{SubmittedBy: *by})
 	if err != nil {
 		return err
 	}
@@ -43,24 +35,17 @@ func runRetry(ctx context.Context, e *env, args []string) error {
 
 func runCancel(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "cancel", "--batch ID")
-	cfgPath := configFlag(fs, e)
-	batch := fs.String("batch", "", "batch `id` to stop (required)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *batch == "" {
-		return errors.New("--batch is required")
-	}
-	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	bc := batchFlags(fs, e, "to stop")
+	p, batch, closeFn, err := bc.open(ctx, e, fs, args, nil)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	n, err := p.Admin.Cancel(ctx, *batch)
+	n, err := p.Admin.Cancel(ctx, batch)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "batch %s cancelled: %d queued tasks removed and recorded cancelled; in-flight deletes finish and are recorded as they end\n", *batch, n)
+	fmt.Fprintf(e.stdout, "batch %s cancelled: %d queued tasks removed and recorded cancelled; in-flight deletes finish and are recorded as they end\n", batch, n)
 	return nil
 }
 

@@ -148,18 +148,11 @@ func writeBatch(w io.Writer, b jobs.BatchInfo, parked jobs.Parked) {
 
 func runWait(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "wait", "--batch ID [--timeout D]")
-	cfgPath := configFlag(fs, e)
-	batch := fs.String("batch", "", "batch `id` (required)")
+	bc := batchFlags(fs, e, "to wait for")
 	timeout := fs.Duration("timeout", 0, "give up after this long and exit 2 (0 waits forever)")
 	interval := fs.Duration("interval", 500*time.Millisecond, "how often to poll")
 	quiet := fs.Bool("quiet", false, "no progress line")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *batch == "" {
-		return errors.New("--batch is required")
-	}
-	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	p, batch, closeFn, err := bc.open(ctx, e, fs, args, nil)
 	if err != nil {
 		return err
 	}
@@ -169,7 +162,7 @@ func runWait(ctx context.Context, e *env, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	b, err := waitBatch(ctx, p.Store, *batch, *interval, func(b jobs.BatchInfo) {
+	b, err := waitBatch(ctx, p.Store, batch, *interval, func(b jobs.BatchInfo) {
 		if !*quiet && isTerminal(e.stderr) {
 			fmt.Fprintf(e.stderr, "\r%s: %d/%d done, %d failed", b.ID, b.Terminal, b.Total, b.Counts[jobs.Failed])
 		}
@@ -222,31 +215,26 @@ func waitBatch(ctx context.Context, s *jobs.Store, id string, every time.Duratio
 
 func runReport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "report", "--batch ID [--format jsonl|csv] [--only OUTCOME]")
-	cfgPath := configFlag(fs, e)
-	batch := fs.String("batch", "", "batch `id` (required)")
+	bc := batchFlags(fs, e, "to report on")
 	format := fs.String("format", "jsonl", "jsonl or csv")
-	only := fs.String("only", "", "only rows with this outcome (failed, deleted, recycled, already_gone, cancelled)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *batch == "" {
-		return errors.New("--batch is required")
-	}
-	if *format != "jsonl" && *format != "csv" {
-		return fmt.Errorf("--format must be jsonl or csv, got %q", *format)
-	}
-	if *only != "" && !validOutcome(*only) {
-		return fmt.Errorf("--only: unknown outcome %q", *only)
-	}
-	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
+	only := fs.String("only", "", "only rows with this outcome (failed, deleted, recycled, already_gone, cancelled, dry_run)")
+	p, batch, closeFn, err := bc.open(ctx, e, fs, args, func() error {
+		if *format != "jsonl" && *format != "csv" {
+			return fmt.Errorf("--format must be jsonl or csv, got %q", *format)
+		}
+		if *only != "" && !validOutcome(*only) {
+			return fmt.Errorf("--only: unknown outcome %q", *only)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	if _, err := p.Store.Batch(ctx, *batch); err != nil {
+	if _, err := p.Store.Batch(ctx, batch); err != nil {
 		return err
 	}
-	return httpapi.WriteReport(ctx, p.Store, *batch, *format, jobs.Outcome(*only), e.stdout)
+	return httpapi.WriteReport(ctx, p.Store, batch, *format, jobs.Outcome(*only), e.stdout)
 }
 
 func validOutcome(s string) bool {

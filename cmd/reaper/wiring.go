@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -106,4 +107,35 @@ func (d daemon) open(ctx context.Context, e *env, fs *flag.FlagSet, args []strin
 		level = slog.LevelDebug
 	}
 	return p, newLogger(e.stderr, level), closeFn, nil
+}
+
+// batchCmd is what the commands acting on one batch share: --config and a required --batch.
+type batchCmd struct {
+	config, batch *string
+}
+
+// batchFlags registers --config and --batch (help says what the batch is for).
+func batchFlags(fs *flag.FlagSet, e *env, help string) batchCmd {
+	return batchCmd{config: configFlag(fs, e), batch: fs.String("batch", "", "batch `id` "+help+" (required)")}
+}
+
+// open parses args, requires --batch and wires the pipeline. check, when set, validates the other
+// flags before anything connects.
+func (b batchCmd) open(ctx context.Context, e *env, fs *flag.FlagSet, args []string, check func() error) (*jobs.Pipeline, string, func(), error) {
+	if err := parse(fs, args); err != nil {
+		return nil, "", nil, err
+	}
+	if *b.batch == "" {
+		return nil, "", nil, errors.New("--batch is required")
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, "", nil, err
+		}
+	}
+	p, closeFn, err := openPipeline(ctx, e, *b.config)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return p, *b.batch, closeFn, nil
 }
