@@ -469,20 +469,32 @@ func (s *Store) Batch(ctx context.Context, id string) (BatchInfo, error) {
 	return b, nil
 }
 
-// Batches lists the newest batch ids, newest first.
+// Batches lists the newest batch ids, newest first, dropping (and forgetting) batches past retention.
 func (s *Store) Batches(ctx context.Context, limit int64) ([]string, error) {
 	ids, err := s.rdb.ZRevRange(ctx, batchesKey, 0, limit-1).Result()
 	if err != nil {
 		return nil, err
 	}
-	// Drop ids whose batch expired.
-	out := ids[:0]
-	for _, id := range ids {
-		if n, err := s.rdb.Exists(ctx, metaKey(id)).Result(); err == nil && n == 1 {
-			out = append(out, id)
-		} else if err == nil {
-			s.rdb.ZRem(ctx, batchesKey, id)
+	exists := make([]*redis.IntCmd, len(ids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			exists[i] = p.Exists(ctx, metaKey(id))
 		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := ids[:0]
+	var expired []any
+	for i, id := range ids {
+		if exists[i].Val() == 1 {
+			out = append(out, id)
+		} else {
+			expired = append(expired, id)
+		}
+	}
+	if len(expired) > 0 {
+		s.rdb.ZRem(ctx, batchesKey, expired...)
 	}
 	return out, nil
 }
