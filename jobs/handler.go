@@ -179,7 +179,7 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) erro
 		// Shutdown or task timeout: asynq puts the task back; this run says nothing about the provider.
 		return err
 	}
-	noted := false
+	// Record the attempt first, so every path below (retry, park, fail) counts it once.
 	if d := lane.Breaker.OpenFor(); d > 0 {
 		// This failure is part of an outage (it tripped the breaker or was its probe): blame the
 		// provider, not the task, and keep the retry budget for failures of a healthy provider, up to
@@ -191,16 +191,14 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) erro
 		if n <= h.policy.MaxOutageAttempts {
 			return &RescheduleError{After: h.policy.spread(d), Reason: "provider outage", Code: rec.Code}
 		}
-		noted = true
+	} else {
+		h.note(ctx, log, p, rec.Key, rec.Code)
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	attempts := retried + 1
 	if attempts >= h.policy.MaxAttempts {
 		if h.Park != nil {
 			after, ok, perr := h.Park(ctx, p, attempts, err)
-			if (perr != nil || ok) && !noted {
-				h.note(ctx, log, p, rec.Key, rec.Code)
-			}
 			if perr != nil {
 				return fmt.Errorf("park after %s: %w", rec.Code, perr)
 			}
@@ -210,10 +208,7 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) erro
 			}
 		}
 		rec.Outcome = Failed
-		return h.finish(ctx, log, rec, !noted)
-	}
-	if !noted {
-		h.note(ctx, log, p, rec.Key, rec.Code)
+		return h.finish(ctx, log, rec, false) // the attempt is already counted
 	}
 	log.Info("transient failure, will retry", "code", rec.Code, "attempt", attempts, "error", err)
 	return err
