@@ -229,6 +229,7 @@ func TestSingleTargetEnqueue(t *testing.T) {
 	c.stack.VOD.Add(tg)
 	code, out, errOut := c.run(t, "", "enqueue", "--provider", "vod", "--file-id", "single", "--delete-parts", "TranscodeFiles:230,Bogus")
 	assert.Equal(t, 1, code)
+	assert.Empty(t, out, "no batch id for a rejected target")
 	assert.Contains(t, errOut, "delete_parts[1].type")
 	code, out, errOut = c.run(t, "", "enqueue", "--provider", "vod", "--file-id", "single")
 	require.Equal(t, 0, code, errOut)
