@@ -181,7 +181,7 @@ func (o *Overnight) Park(ctx context.Context, p Payload, _ int, _ error) (after 
 	if next < start.UnixMilli() || next >= end.UnixMilli() {
 		// A new slot. Brought forward and failed again before its window (`retry --now` by day), a
 		// task keeps the slot it had.
-		n, err := o.store.takeSlot(ctx, p.Target.Provider, start, end)
+		n, err := o.store.takeSlot(ctx, p.Target.Provider, start, end.Sub(now)+24*time.Hour)
 		if err != nil {
 			return 0, false, fmt.Errorf("overnight: %w", err)
 		}
@@ -258,12 +258,14 @@ func (s *Store) savePark(ctx context.Context, n providers.Name, batch, key strin
 	return err
 }
 
-// takeSlot hands out the next slot number (1, 2, ...) of provider n's window opening at start.
-func (s *Store) takeSlot(ctx context.Context, n providers.Name, start, end time.Time) (int64, error) {
+// takeSlot hands out the next slot number (1, 2, ...) of provider n's window opening at start. The
+// counter lives for ttl, relative to Redis's own clock: an absolute expiry computed from ours would
+// be in Redis's past whenever the two clocks disagree (other hosts, or a test's moved clock).
+func (s *Store) takeSlot(ctx context.Context, n providers.Name, start time.Time, ttl time.Duration) (int64, error) {
 	var incr *redis.IntCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		incr = p.Incr(ctx, slotKey(n, start))
-		p.ExpireAt(ctx, slotKey(n, start), end.Add(24*time.Hour))
+		p.Expire(ctx, slotKey(n, start), ttl)
 		return nil
 	})
 	if err != nil {
