@@ -136,7 +136,11 @@ type Scheduler struct {
 	// MaxCatchUp is how far back a missed tick is still run (late, once); older ones are skipped with
 	// a log line.
 	MaxCatchUp time.Duration `yaml:"max_catch_up"`
-	Policies   []Policy      `yaml:"policies"`
+	// ReconcileInterval is how often the leader sweeps the open batches: it requeues tasks stranded in
+	// asynq's active list without a lease, keeps the batches' keys from expiring while they have tasks,
+	// and records for status whether each batch's counts add up.
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	Policies          []Policy      `yaml:"policies"`
 }
 
 // Policy is one retention policy: on its schedule, select what is older than MinAge and delete it as
@@ -270,7 +274,7 @@ func Default() Config {
 		Retry: Retry{MaxAttempts: 8, BaseDelay: 2 * time.Second, MaxDelay: 10 * time.Minute, ThrottleDelay: time.Second,
 			MaxOutageAttempts: 20,
 			Overnight:         Overnight{Nights: 0, Start: "01:00", End: "05:00", TimeZone: "UTC"}},
-		Scheduler: Scheduler{LeaseTTL: 15 * time.Second, Tick: time.Second, MaxCatchUp: 24 * time.Hour},
+		Scheduler: Scheduler{LeaseTTL: 15 * time.Second, Tick: time.Second, MaxCatchUp: 24 * time.Hour, ReconcileInterval: time.Minute},
 		API:       API{Listen: ":8080", MaxBodyBytes: 64 << 20},
 		Breaker: Breaker{
 			ConsecutiveFailures: 5, FailureRatio: 0.5, MinRequests: 20,
@@ -544,6 +548,9 @@ func (c *Config) validateScheduling() error {
 	}
 	if sc.MaxCatchUp < 0 {
 		bad("scheduler.max_catch_up", "must not be negative")
+	}
+	if sc.ReconcileInterval < time.Second {
+		bad("scheduler.reconcile_interval", "must be at least 1s, got %s", sc.ReconcileInterval)
 	}
 	seen := map[string]bool{}
 	for i, pol := range sc.Policies {
