@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Class is what a failed delete means for the pipeline. Each provider maps its error codes to a class
@@ -68,25 +69,64 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, "HTTP %d ", e.HTTPStatus)
 	}
 	if e.Code != "" {
-		b.WriteString(e.Code)
+		b.WriteString(Cut(e.Code, MaxCodeBytes))
 	}
 	if e.Message != "" {
 		if e.Code != "" {
 			b.WriteString(": ")
 		}
-		b.WriteString(e.Message)
+		b.WriteString(Cut(e.Message, MaxMessageBytes))
 	}
 	if e.Err != nil {
 		if e.Code != "" || e.Message != "" {
 			b.WriteString(": ")
 		}
-		b.WriteString(e.Err.Error())
+		b.WriteString(Cut(e.Err.Error(), MaxMessageBytes))
 	}
 	if e.RequestID != "" {
-		fmt.Fprintf(&b, " (request id %s)", e.RequestID)
+		fmt.Fprintf(&b, " (request id %s)", Cut(e.RequestID, MaxCodeBytes))
 	}
 	fmt.Fprintf(&b, " [%s]", e.Class)
 	return b.String()
+}
+
+// Bounds on the provider-controlled text an Error carries into records, the outcome stream, asynq's
+// error field and logs: an error body may be up to MaxBodyBytes (1 MiB), which must not be copied on.
+const (
+	// MaxMessageBytes caps Error.Message (and the cause's text), cut mark included.
+	MaxMessageBytes = 1 << 10
+	// MaxCodeBytes caps Error.Code and Error.RequestID: real ones are a few dozen bytes.
+	MaxCodeBytes = 256
+)
+
+// CutMark ends text that Cut shortened.
+const CutMark = "… [cut]"
+
+// Cut returns s when it is at most max bytes long, and otherwise its longest prefix that ends on a
+// UTF-8 boundary and fits in max bytes together with CutMark, followed by CutMark. The result is never
+// longer than max (for max >= len(CutMark)).
+func Cut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	n := max - len(CutMark)
+	if n < 0 {
+		n = 0
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + CutMark
+}
+
+// Bound cuts e's provider-controlled text to MaxMessageBytes (message) and MaxCodeBytes (code,
+// request id) and returns e. Every provider's error parser calls it on what it returns, after
+// classifying on the full code.
+func (e *Error) Bound() *Error {
+	e.Code = Cut(e.Code, MaxCodeBytes)
+	e.RequestID = Cut(e.RequestID, MaxCodeBytes)
+	e.Message = Cut(e.Message, MaxMessageBytes)
+	return e
 }
 
 // Unwrap exposes the transport or context error, so errors.Is(err, context.Canceled) works.
@@ -133,7 +173,7 @@ func TransportError(provider Name, err error, secrets ...string) *Error {
 	if errors.As(err, &ue) {
 		err = &redactedError{msg: fmt.Sprintf("%s %s: %v", ue.Op, RedactURL(ue.URL), ue.Err), err: ue.Err}
 	}
-	if msg := Redact(err.Error(), secrets...); msg != err.Error() {
+	if msg := Cut(Redact(err.Error(), secrets...), MaxMessageBytes); msg != err.Error() {
 		err = &redactedError{msg: msg, err: errors.Unwrap(err)}
 	}
 	code := "NetworkError"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -73,19 +74,44 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
 
-// ParseRetryAfter reads a Retry-After header (seconds or an HTTP date); zero when absent or invalid.
+// MaxRetryAfter caps a Retry-After hint: a throttled task is rescheduled at most this far ahead,
+// whatever the server (or a broken proxy) asked for.
+const MaxRetryAfter = time.Hour
+
+// ParseRetryAfter reads a Retry-After header (delay-seconds or an HTTP date, RFC 9110 10.2.3): zero
+// when absent, invalid, negative or in the past, at most MaxRetryAfter. Huge values ("9300000000",
+// a date in the year 9999) are capped, never overflowed into a negative or centuries-long delay.
 func ParseRetryAfter(h http.Header, now time.Time) time.Duration {
-	v := h.Get("Retry-After")
+	return RetryAfter(h.Get("Retry-After"), now)
+}
+
+// RetryAfter parses one Retry-After value as ParseRetryAfter does.
+func RetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+	if isDigits(v) {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || s > uint64(MaxRetryAfter/time.Second) { // too large for uint64 is too large too
+			return MaxRetryAfter
+		}
 		return time.Duration(s) * time.Second
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+	t, err := http.ParseTime(v)
+	if err != nil || !t.After(now) {
+		return 0
 	}
-	return 0
+	return min(t.Sub(now), MaxRetryAfter) // Sub saturates instead of overflowing
+}
+
+func isDigits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // WithTimeout applies a per-request timeout on top of ctx when d > 0.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -177,14 +178,70 @@ func TestCappedTransport(t *testing.T) {
 
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	h := http.Header{}
-	assert.Zero(t, providers.ParseRetryAfter(h, now))
-	h.Set("Retry-After", "3")
-	assert.Equal(t, 3*time.Second, providers.ParseRetryAfter(h, now))
-	h.Set("Retry-After", now.Add(90*time.Second).Format(http.TimeFormat))
-	assert.Equal(t, 90*time.Second, providers.ParseRetryAfter(h, now))
-	h.Set("Retry-After", "soon")
-	assert.Zero(t, providers.ParseRetryAfter(h, now))
+	assert.Zero(t, providers.ParseRetryAfter(http.Header{}, now), "absent")
+	for v, want := range map[string]time.Duration{
+		"3":                    3 * time.Second,
+		" 7 ":                  7 * time.Second,
+		"0":                    0,
+		"3600":                 time.Hour,
+		"3601":                 time.Hour,
+		"9300000000":           time.Hour, // *time.Second overflows int64
+		"99999999999":          time.Hour,
+		"18446744073709551616": time.Hour, // past uint64
+		"-1":                   0,
+		"-9300000000":          0,
+		"+5":                   0, // delay-seconds is 1*DIGIT
+		"1.5":                  0,
+		"0x10":                 0,
+		"soon":                 0,
+		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
+		now.Add(-time.Minute).Format(http.TimeFormat):     0,
+		"Fri, 01 Jan 9999 00:00:00 GMT":                   time.Hour,
+		"Mon, 01 Jan 0001 00:00:00 GMT":                   0,
+		"Friday, 01-Jan-99 00:00:00 GMT":                  0, // RFC 850: 1999, the past
+	} {
+		h := http.Header{}
+		h.Set("Retry-After", v)
+		got := providers.ParseRetryAfter(h, now)
+		assert.Equal(t, want, got, "Retry-After: %q", v)
+		assert.GreaterOrEqual(t, got, time.Duration(0))
+		assert.LessOrEqual(t, got, providers.MaxRetryAfter)
+	}
+}
+
+func TestCut(t *testing.T) {
+	assert.Equal(t, "short", providers.Cut("short", 16))
+	assert.Equal(t, strings.Repeat("x", 16), providers.Cut(strings.Repeat("x", 16), 16), "exactly max is kept")
+	got := providers.Cut(strings.Repeat("x", 100), 16)
+	assert.Equal(t, strings.Repeat("x", 16-len(providers.CutMark))+providers.CutMark, got)
+	// A cut never splits a character: "é" is two bytes; 9 bytes are left before the mark.
+	got = providers.Cut(strings.Repeat("é", 50), 9+len(providers.CutMark))
+	assert.Equal(t, "éééé"+providers.CutMark, got)
+	assert.True(t, utf8.ValidString(got))
+	for n := range 40 {
+		c := providers.Cut(strings.Repeat("日本語", 20), n+len(providers.CutMark))
+		assert.True(t, utf8.ValidString(c))
+		assert.LessOrEqual(t, len(c), n+len(providers.CutMark))
+	}
+}
+
+// TestErrorBound: a 1 MiB message (what a provider may send) leaves as at most MaxMessageBytes,
+// marked cut, in the Error and in its text.
+func TestErrorBound(t *testing.T) {
+	huge := strings.Repeat("ü", providers.MaxBodyBytes/2)
+	e := (&providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: strings.Repeat("C", 5000),
+		Message: huge, RequestID: strings.Repeat("r", 5000)}).Bound()
+	assert.LessOrEqual(t, len(e.Message), providers.MaxMessageBytes)
+	assert.True(t, strings.HasSuffix(e.Message, providers.CutMark))
+	assert.True(t, utf8.ValidString(e.Message))
+	assert.LessOrEqual(t, len(e.Code), providers.MaxCodeBytes)
+	assert.LessOrEqual(t, len(e.RequestID), providers.MaxCodeBytes)
+	// Error() bounds an unbounded Error too.
+	raw := &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Message: huge, Err: errors.New(huge)}
+	assert.Less(t, len(raw.Error()), 3*providers.MaxMessageBytes)
+	te := providers.TransportError(providers.VOD, fmt.Errorf("read: %s: %w", huge, context.Canceled))
+	assert.LessOrEqual(t, len(te.Err.Error()), providers.MaxMessageBytes)
+	assert.ErrorIs(t, te, context.Canceled)
 }
 
 func TestErrorText(t *testing.T) {

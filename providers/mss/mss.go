@@ -272,7 +272,7 @@ func (c *Client) responseError(resp *http.Response, body []byte, readErr error) 
 	if pe.Class == providers.Throttled {
 		pe.RetryAfter = providers.ParseRetryAfter(resp.Header, c.now())
 	}
-	return pe
+	return pe.Bound()
 }
 
 // errorFields is an error body reduced to what we use.

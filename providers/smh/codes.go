@@ -102,7 +102,7 @@ func parseError(table providers.Table, resp *http.Response, body []byte, readErr
 		// redirects is misconfigured, so retrying cannot help.
 		e.Code, e.Class = "UnexpectedRedirect", providers.Fatal
 		e.Message = "the endpoint answered with a redirect; set Endpoint to the final URL"
-		return e
+		return e.Bound()
 	case readErr != nil:
 		e.Message = "unreadable error body: " + providers.Redact(readErr.Error(), secrets...)
 	default:
@@ -115,7 +115,7 @@ func parseError(table providers.Table, resp *http.Response, body []byte, readErr
 	if e.Class == providers.Throttled {
 		e.RetryAfter = providers.ParseRetryAfter(resp.Header, now)
 	}
-	return e
+	return e.Bound()
 }
 
 // decodeErrorBody fills code, message and request id from a JSON or XML error body. Anything else (an

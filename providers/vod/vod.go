@@ -277,7 +277,7 @@ func (c *Client) classify(ctx context.Context, ex *exchange, err error) error {
 		if pe.Class == providers.Throttled {
 			pe.RetryAfter = providers.ParseRetryAfter(header, time.Now())
 		}
-		return pe
+		return pe.Bound()
 	}
 	if status == 0 || ctx.Err() != nil {
 		cause := err
@@ -300,7 +300,7 @@ func (c *Client) classify(ctx context.Context, ex *exchange, err error) error {
 	if pe.Class == providers.Throttled {
 		pe.RetryAfter = providers.ParseRetryAfter(header, time.Now())
 	}
-	return pe
+	return pe.Bound()
 }
 
 // brief shortens the SDK's parse-failure messages, which quote the whole response body, to one line
