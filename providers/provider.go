@@ -55,3 +55,43 @@ type Result struct {
 	// RequestID is the provider's request id, for support tickets.
 	RequestID string `json:"request_id,omitempty"`
 }
+
+// BatchDeleter is implemented by clients whose provider deletes many targets in one call (SMH batch
+// delete: up to 1,000 paths per request). It is optional: callers check for it with a type assertion
+// and otherwise call Delete once per target. Implementations are safe for concurrent use.
+//
+// A batch is a set of targets with the same BatchKey and at most MaxBatch of them; callers group
+// targets by BatchKey and cut groups at MaxBatch. DeleteBatch refuses anything else before sending a
+// request (a call-level error of class fatal, code "InvalidBatch"), rather than splitting it into
+// several calls behind the caller's back: one DeleteBatch is one provider call, which is what a shared
+// rate limit counts.
+//
+// DeleteBatch returns exactly one BatchItem per target, in the order of ts. Each item carries its own
+// outcome with the same classes a single Delete would give that target: a Result, or an Err holding a
+// *Error (already gone: Gone; throttled or 5xx item: Throttled or Retry; renewable credentials: Auth;
+// anything permanent, including an invalid target: Fatal). An item the provider's answer does not
+// account for is Retry-class: running it again is safe, since a repeat finds a deleted file gone.
+//
+// When the whole call fails (no usable answer: transport error, throttled or 5xx request, bad
+// credentials, cancelled context) DeleteBatch returns nil items and an error carrying a *Error, whose
+// class applies to every target of the batch. A call-level answer is never Gone: only an item can
+// show that its file is absent.
+type BatchDeleter interface {
+	Deleter
+	// MaxBatch is the most targets one DeleteBatch call takes. 1 means batching is turned off: the
+	// caller should use Delete.
+	MaxBatch() int
+	// BatchKey names the group t belongs to: targets may share a DeleteBatch call only when their
+	// keys are equal. Like Delete, it applies the client's defaults (library, space) first.
+	BatchKey(t Target) string
+	// DeleteBatch deletes every target of ts in one provider call (see the interface comment).
+	DeleteBatch(ctx context.Context, ts []Target) ([]BatchItem, error)
+}
+
+// BatchItem is the outcome of one target of a DeleteBatch call: Result when Err is nil, else Err
+// (carrying a *Error, classified as a single Delete's error would be).
+type BatchItem struct {
+	Target Target
+	Result Result
+	Err    error
+}
