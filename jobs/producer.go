@@ -218,22 +218,46 @@ func newEnqueueID() string {
 
 // RetryFailed enqueues the failed targets of batch as a new batch (meta.ID empty for a fresh id) and
 // returns its summary. Targets recorded deleted, recycled, already gone or cancelled are not retried.
+// The failed targets stream from the records into the queues (one page of records and the enqueue
+// pipeline's buffer in memory, whatever the batch's size). A read error stops it with the new batch
+// left unsealed, like any enqueue error: `status` shows it incomplete, `cancel` stops what it holds.
 func (p *Producer) RetryFailed(ctx context.Context, batch string, meta BatchMeta) (Summary, error) {
 	if _, err := p.store.Batch(ctx, batch); err != nil {
-		return Summary{}, err
-	}
-	var failed []providers.Target
-	err := p.store.Records(ctx, batch, func(r Record) error {
-		if r.Outcome == Failed {
-			failed = append(failed, r.Target)
-		}
-		return nil
-	})
-	if err != nil {
 		return Summary{}, err
 	}
 	if meta.Source == "" {
 		meta.Source = "retry:" + batch
 	}
-	return p.Submit(ctx, meta, slices.Values(failed), nil)
+	if meta.ID == "" {
+		meta.ID = NewBatchID(time.Now())
+	}
+	if err := p.store.CreateBatch(ctx, meta); err != nil {
+		return Summary{Batch: meta.ID}, err
+	}
+	var readErr error
+	failed := func(yield func(providers.Target) bool) {
+		readErr = p.store.Records(ctx, batch, func(r Record) error {
+			if r.Outcome == Failed && !yield(r.Target) {
+				return errStopRecords
+			}
+			return nil
+		})
+		if errors.Is(readErr, errStopRecords) {
+			readErr = nil // Add stopped on an error of its own, which it returns
+		}
+	}
+	sum, err := p.Add(ctx, meta.ID, failed, nil)
+	if err == nil {
+		err = readErr
+	}
+	if err != nil {
+		return sum, err
+	}
+	if err := p.store.SealBatch(ctx, meta.ID); err != nil {
+		return sum, fmt.Errorf("seal batch: %w", err)
+	}
+	return sum, nil
 }
+
+// errStopRecords ends a Store.Records scan early.
+var errStopRecords = errors.New("stop reading records")
