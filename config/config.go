@@ -11,13 +11,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
@@ -410,6 +413,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Redis.URL == "" {
 		bad("redis.url", "is required")
+	} else if err := checkRedisURL(c.Redis.URL); err != nil {
+		bad("redis.url", "%v", err)
 	}
 	if c.Worker.Concurrency < 1 {
 		bad("worker.concurrency", "must be at least 1, got %d", c.Worker.Concurrency)
@@ -717,12 +722,74 @@ func (c *Config) Codes(n providers.Name) map[string]providers.Class {
 func (c *Config) Secrets() []string {
 	p := c.Providers
 	var out []string
-	for _, s := range append([]string{p.MSS.SK, p.MSS.Token, p.SMH.LibrarySecret, p.SMH.AccessToken, p.VOD.SecretKey}, c.API.Tokens...) {
+	for _, s := range append(append([]string{p.MSS.SK, p.MSS.Token, p.SMH.LibrarySecret, p.SMH.AccessToken, p.VOD.SecretKey}, c.API.Tokens...),
+		redisURLSecrets(c.Redis.URL)...) {
 		if s != "" {
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// checkRedisURL parses raw as the wiring will (go-redis's ParseURL), with an error that never holds
+// the URL or its password: url.Error prints the whole URL ("parse \"redis://:pw@...\": ..."), and
+// its %-escape errors quote a piece of it.
+func checkRedisURL(raw string) error {
+	_, err := redis.ParseURL(raw)
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// net/url quotes pieces of the URL (`invalid port ":pw" after host`), which may be part of
+		// a password it split in the wrong place: keep only its words.
+		msg = strings.Join(strings.Fields(quotedPiece.ReplaceAllString(ue.Err.Error(), "")), " ")
+	}
+	return fmt.Errorf("not a valid redis:// or rediss:// URL: %s", providers.Redact(msg, redisURLSecrets(raw)...))
+}
+
+var quotedPiece = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// redisURLSecrets returns the password (and the whole user info) of a Redis URL, also when the URL
+// does not parse: every split a parser could make of "scheme://user:pass@host" is a candidate.
+func redisURLSecrets(raw string) []string {
+	var out []string
+	add := func(userinfo string) {
+		if userinfo == "" {
+			return
+		}
+		if _, pass, ok := strings.Cut(userinfo, ":"); ok && pass != "" {
+			out = append(out, pass)
+			if dec, err := url.PathUnescape(pass); err == nil && dec != pass {
+				out = append(out, dec)
+			}
+		}
+		out = append(out, userinfo)
+	}
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		if pass, ok := u.User.Password(); ok && pass != "" {
+			out = append(out, pass)
+		}
+	}
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		rest = raw
+	}
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		add(rest[:i]) // a password holding '/', '?' or '#'
+	}
+	if auth, _, _ := strings.Cut(rest, "/"); strings.Contains(auth, "@") {
+		add(auth[:strings.LastIndex(auth, "@")]) // url.Parse's own split
+	}
+	// Longest first, so a password inside the user info does not leave the rest of it behind.
+	sort.Slice(out, func(i, j int) bool {
+		if len(out[i]) != len(out[j]) {
+			return len(out[i]) > len(out[j])
+		}
+		return out[i] < out[j]
+	})
+	return slices.Compact(out)
 }
 
 // FillTarget applies the configured defaults to the fields a manifest line may leave out: the MSS

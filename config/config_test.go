@@ -133,3 +133,41 @@ func TestAPITokensFromEnvAndFile(t *testing.T) {
 	assert.Equal(t, []string{"a", "b", "filetoken"}, cfg.API.Tokens)
 	assert.Contains(t, cfg.Secrets(), "filetoken")
 }
+
+// TestRedisURLPasswordNeverPrinted: a malformed redis.url is refused at load with its key, and the
+// error holds neither the URL nor any piece of its password, however the URL parser split it.
+func TestRedisURLPasswordNeverPrinted(t *testing.T) {
+	for _, u := range []string{
+		"redis://:Sup3rS3cret@redis host:6379/0", // the issue's: a blank in the host name
+		"redis://user:Sup3rS3cret@host:port/0",
+		"redis://:Sup3r%zzS3cret@host:6379/0", // a malformed escape inside the password
+		"redis://:Sup3r/S3cret@host:6379/0",   // a '/' splits the password: ":Sup3r" looks like a port
+		"redis://:Sup3r:S3cret@host:6379/x",   // a bad database number
+		"redis://:Sup3rS3cret@host:6379/0?dial_timeout=soon",
+		"sentinel://:Sup3rS3cret@host:6379/0",
+		"redis://:Sup3rS3cret\x00@host:6379/0",
+	} {
+		_, err := config.Load("", env(map[string]string{"REAPER_REDIS_URL": u}))
+		require.Error(t, err, u)
+		assert.Contains(t, err.Error(), "redis.url: not a valid", u)
+		for _, piece := range []string{"Sup3r", "S3cret", "%zz", "redis host"} {
+			assert.NotContains(t, err.Error(), piece, u)
+		}
+	}
+}
+
+// TestRedisPasswordIsASecret: callers scrub Config.Secrets() from what they print, so the Redis
+// password must be among them.
+func TestRedisPasswordIsASecret(t *testing.T) {
+	p := write(t, "providers:\n  vod:\n    enabled: true\n")
+	load := func(redisURL string) *config.Config {
+		cfg, err := config.Load(p, env(map[string]string{"REAPER_REDIS_URL": redisURL,
+			"REAPER_VOD_SECRET_ID": "id", "REAPER_VOD_SECRET_KEY": "key"}))
+		require.NoError(t, err)
+		return cfg
+	}
+	secrets := load("redis://reaper:Sup3r%2FS3cret@127.0.0.1:6379/0").Secrets()
+	assert.Contains(t, secrets, "Sup3r/S3cret", "the password as Redis sees it")
+	assert.Contains(t, secrets, "Sup3r%2FS3cret", "and as written")
+	assert.Equal(t, []string{"key"}, load("redis://127.0.0.1:6379/0").Secrets(), "no password, no secret")
+}
