@@ -72,7 +72,23 @@ type Harness struct {
 	Secrets []string
 }
 
-// Run runs the whole suite.
+// ItemFailer is implemented by fakes of batch APIs that can fail one item of a batch that otherwise
+// succeeds. With it, the batch checks inject every documented error into a single item.
+type ItemFailer interface {
+	// FailItem makes the next n batch items naming t answer f (its status, code and message).
+	FailItem(t providers.Target, n int, f faults.Fault)
+}
+
+// AsyncBatcher is implemented by fakes of batch APIs that can answer asynchronously (SMH's 202 and
+// task API). With it, the batch deleted-then-gone check runs once more with every batch asynchronous.
+type AsyncBatcher interface {
+	// SetAsync makes batches of at least minItems items asynchronous, their task reported running
+	// runningPolls times before it is done.
+	SetAsync(minItems, runningPolls int)
+}
+
+// Run runs the whole suite. Clients that implement providers.BatchDeleter (with batching on) are also
+// held to the same checks through DeleteBatch, in the "Batch" subtests.
 func Run(t *testing.T, h Harness) {
 	s := &suite{h: h}
 	t.Run("DeleteThenGone", s.deleteThenGone)
@@ -85,6 +101,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Timeout", s.timeout)
 	t.Run("BodyCap", s.bodyCap)
 	t.Run("Concurrent", s.concurrent)
+	t.Run("Batch", s.batch)
 	t.Run("NoSecretsInErrors", s.noSecrets)
 }
 

@@ -12,13 +12,18 @@
 // For retention policies, List walks a directory (GET /api/v1/directory/...) page by page and hands over
 // the files modified before a cutoff, as targets ready for Delete.
 //
+// DeleteBatch (batch.go) deletes up to Config.BatchSize paths of one library and space per request
+// (providers.BatchDeleter), and Restore (restore.go) puts recycled items back.
+//
 // The fake in smhtest speaks the same wire format for tests, benchmarks and demos.
 package smh
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -44,6 +49,7 @@ type Client struct {
 	table         providers.Table
 	now           func() time.Time
 	tokens        tokenCache
+	batch         batchSettings
 
 	// onTokenWait, when set by tests, runs each time a caller joins a token request under way.
 	onTokenWait func()
@@ -68,6 +74,7 @@ func New(cfg Config) (*Client, error) {
 		table:         providers.NewTable(DefaultCodes()).Override(cfg.Codes),
 		now:           cfg.Now,
 		tokens:        tokenCache{entries: map[tokenKey]*tokenEntry{}},
+		batch:         cfg.batchSettings(),
 	}
 	if c.spaceID == "" {
 		c.spaceID = SingleTenantSpace
@@ -150,12 +157,24 @@ type response struct {
 // the answer's body up to the cap. Transport failures and non-2xx answers come back classified, with
 // tok and the library secret removed from their text.
 func (c *Client) send(ctx context.Context, method, rawURL, tok string) (response, *providers.Error) {
+	return c.sendJSON(ctx, method, rawURL, tok, nil)
+}
+
+// sendJSON is send with a JSON request body (none when body is nil): the batch calls' item lists.
+func (c *Client) sendJSON(ctx context.Context, method, rawURL, tok string, body []byte) (response, *providers.Error) {
 	ctx, cancel := providers.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
-	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, rd)
 	if err != nil {
 		return response{}, requestError(err, tok, c.librarySecret)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)

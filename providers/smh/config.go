@@ -58,6 +58,19 @@ type Config struct {
 
 	// Timeout bounds each HTTP request. Default DefaultTimeout (30 s).
 	Timeout time.Duration
+
+	// BatchSize is the most targets one DeleteBatch call sends (providers.BatchDeleter.MaxBatch). Default
+	// DefaultBatchSize (100); at most MaxBatchSize (1,000, SMH's limit); 1 turns batch delete off.
+	BatchSize int
+	// TaskPollInterval is the longest pause between polls of an asynchronous batch (202 {"taskId":N});
+	// the first poll comes after a sixteenth of it and the pause doubles up to it. Default
+	// DefaultTaskPollInterval (1 s).
+	TaskPollInterval time.Duration
+	// TaskTimeout bounds the wait for an asynchronous batch to finish; its items then end Retry-class
+	// with code "TaskTimeout" (running them again is safe: a deleted file is found gone). Default
+	// DefaultTaskTimeout (2 min).
+	TaskTimeout time.Duration
+
 	// HTTPClient sends the requests. Default: a client of our own with MaxIdleConnsPerHost 128.
 	// Redirects are never followed (the access token rides in the query string), whichever client.
 	HTTPClient *http.Client
@@ -98,6 +111,12 @@ func (cfg Config) validate() (string, error) {
 	}
 	if cfg.Timeout < 0 {
 		errs = append(errs, errors.New("smh: Config.Timeout must not be negative"))
+	}
+	if cfg.BatchSize < 0 || cfg.BatchSize > MaxBatchSize {
+		errs = append(errs, fmt.Errorf("smh: Config.BatchSize must be between 1 and %d (0 for the default %d)", MaxBatchSize, DefaultBatchSize))
+	}
+	if cfg.TaskPollInterval < 0 || cfg.TaskTimeout < 0 {
+		errs = append(errs, errors.New("smh: Config.TaskPollInterval and Config.TaskTimeout must not be negative"))
 	}
 	for code, class := range cfg.Codes {
 		if _, err := providers.ParseClass(string(class)); err != nil {

@@ -25,9 +25,11 @@ const minTokenTTL = 300 * time.Second
 // values are clamped to it.
 const maxTokenPeriod = 315360000
 
-// tokenKey is what a token is valid for: SMH tokens name a library and the spaces they may touch.
+// tokenKey is what a token is valid for: SMH tokens name a library and the spaces they may touch, and
+// carry grants (empty: Grants, the delete grants; restores ask for RestoreGrants with a token of their own).
 type tokenKey struct {
 	library, space string
+	grants         string
 }
 
 // tokenEntry is the cache slot of one key: the current token, if any, and the fetch under way, if any.
@@ -145,7 +147,11 @@ func (c *Client) fetchToken(ctx context.Context, base string, key tokenKey) (str
 		// Single-tenant libraries take no space_id ("no need to specify this parameter").
 		q.Set("space_id", key.space)
 	}
-	q.Set("grant", Grants)
+	grants := key.grants
+	if grants == "" {
+		grants = Grants
+	}
+	q.Set("grant", grants)
 	if c.tokenUserID != "" {
 		q.Set("user_id", c.tokenUserID)
 	}

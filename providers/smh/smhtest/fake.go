@@ -12,7 +12,8 @@
 //
 // Three fault injectors (package faults) sit in front of it: Faults for the file API, TokenFaults for the
 // token API, ListFaults for directory listings, so a test can throttle deletes without also throttling
-// token creation or listing. The listing is described in list.go.
+// token creation or listing. The listing is described in list.go; batch delete, the task API and
+// recycle-bin restores (with ItemFaults for single items of a batch) in batch.go.
 //
 // Outage decisions answer 503 {"code":"ServerOverloaded"} (the JS SDK lists ServerOverloaded under
 // 500/503); HTML gateway pages are available as injected faults. Throttle decisions answer 429
@@ -120,7 +121,9 @@ type Fake struct {
 	nextItem int64
 	deleted  int
 
-	calls faults.CallCounter // Target.Key() -> delete requests
+	calls faults.CallCounter // Target.Key() -> delete requests (single, or batch items)
+
+	batch batchState // batch delete, tasks and restore: batch.go
 
 	tokMu  sync.RWMutex
 	tokens map[string]*token
@@ -185,6 +188,7 @@ func New(opts Options) *Fake {
 	f.faults.SetClock(opts.Now)
 	f.tokenFaults.SetClock(opts.Now)
 	f.listFaults.SetClock(opts.Now)
+	f.batch.init(opts)
 	for id, l := range opts.Libraries {
 		l.Spaces = slices.DeleteFunc(slices.Clone(l.Spaces), func(s string) bool { return s == SingleTenantSpace })
 		f.libs[id] = &library{Library: l, multi: len(l.Spaces) > 0}
@@ -224,16 +228,20 @@ func (f *Fake) Add(t providers.Target) { f.AddAt(t, f.now()) }
 // APIs and retention tests).
 func (f *Fake) AddAt(t providers.Target, modified time.Time) {
 	t = f.normalize(t)
-	sk := spaceKey{t.LibraryID, t.SpaceID}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.addLocked(spaceKey{t.LibraryID, t.SpaceID}, t.Path, modified)
+}
+
+// addLocked puts a file into a space's inventory (AddAt, restores). f.mu must be held.
+func (f *Fake) addLocked(sk spaceKey, path string, modified time.Time) {
 	files := f.spaces[sk]
 	if files == nil {
 		files = map[string]time.Time{}
 		f.spaces[sk] = files
 	}
-	files[t.Path] = modified
-	f.indexAdd(sk, t.Path, modified)
+	files[path] = modified
+	f.indexAdd(sk, path, modified)
 }
 
 // Exists reports whether the file t names is in the inventory (not deleted, not in the recycle bin).
@@ -318,6 +326,7 @@ func (f *Fake) issue(libraryID string, allSpaces bool, spaces, grants []string, 
 // ServeHTTP routes to the token API, the delete-file API and the directory listing; anything else is 404.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
+	f.batch.count(p)
 	switch {
 	case p == "/api/v1/token":
 		f.serveToken(w, r)
@@ -325,6 +334,12 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveDelete(w, r, strings.TrimPrefix(p, "/api/v1/file/"))
 	case strings.HasPrefix(p, "/api/v1/directory/"):
 		f.serveList(w, r, strings.TrimPrefix(p, "/api/v1/directory/"))
+	case strings.HasPrefix(p, "/api/v1/batch/"):
+		f.serveBatchDelete(w, r, strings.TrimPrefix(p, "/api/v1/batch/"))
+	case strings.HasPrefix(p, "/api/v1/task/"):
+		f.serveTask(w, r, strings.TrimPrefix(p, "/api/v1/task/"))
+	case strings.HasPrefix(p, "/api/v1/recycled/"):
+		f.serveRestore(w, r, strings.TrimPrefix(p, "/api/v1/recycled/"))
 	default:
 		w.Header().Set("X-Request-Id", f.requestID())
 		http.NotFound(w, r)
@@ -441,25 +456,13 @@ func (f *Fake) serveDelete(w http.ResponseWriter, r *http.Request, rest string) 
 	}
 	tok.extend(now)
 
-	sk := spaceKey{libID, spaceID}
 	f.mu.Lock()
-	modified, ok := f.spaces[sk][filePath]
+	item, ok := f.removeLocked(lib, libID, spaceID, filePath, permanent, now)
+	f.mu.Unlock()
 	if !ok {
-		f.mu.Unlock()
 		f.writeError(w, http.StatusNotFound, "FileNotFound", "")
 		return
 	}
-	delete(f.spaces[sk], filePath)
-	f.indexRemove(sk, filePath)
-	f.deleted++
-	var item int64
-	if lib.RecycleBin && !permanent {
-		f.nextItem++
-		item = f.nextItem
-		f.recycled[libID] = append(f.recycled[libID],
-			RecycledItem{ID: item, SpaceID: spaceID, Path: filePath, ModTime: modified, RecycledAt: now})
-	}
-	f.mu.Unlock()
 
 	if item == 0 {
 		w.Header().Set("X-Request-Id", f.requestID())
@@ -469,6 +472,27 @@ func (f *Fake) serveDelete(w http.ResponseWriter, r *http.Request, rest string) 
 	f.writeJSON(w, http.StatusOK, struct {
 		RecycledItemID int64 `json:"recycledItemId"`
 	}{item})
+}
+
+// removeLocked deletes one file (single or batch delete): gone for good, or into the recycle bin when
+// the library has one and the delete is not permanent, in which case item is its recycle-bin id. ok is
+// false when there is no such file. f.mu must be held.
+func (f *Fake) removeLocked(lib *library, libID, spaceID, path string, permanent bool, now time.Time) (item int64, ok bool) {
+	sk := spaceKey{libID, spaceID}
+	modified, ok := f.spaces[sk][path]
+	if !ok {
+		return 0, false
+	}
+	delete(f.spaces[sk], path)
+	f.indexRemove(sk, path)
+	f.deleted++
+	if lib.RecycleBin && !permanent {
+		f.nextItem++
+		item = f.nextItem
+		f.recycled[libID] = append(f.recycled[libID],
+			RecycledItem{ID: item, SpaceID: spaceID, Path: path, ModTime: modified, RecycledAt: now})
+	}
+	return item, true
 }
 
 // authorize applies the access-token checks deletes and listings share, in this order: a token is
@@ -593,23 +617,29 @@ func (f *Fake) injected(w http.ResponseWriter, r *http.Request, in *faults.Injec
 
 // messages are the texts of the errors the fake gives on its own.
 var messages = map[string]string{
-	"FileNotFound":             "File not found.",
-	"LibraryNotFound":          "Library not found.",
-	"SpaceNotFound":            "Space not found.",
-	"WrongLibraryIdOrSecret":   "Wrong library id or secret.",
-	"InvalidAccessToken":       "Invalid access token.",
-	"AccessTokenNotMatchSpace": "Access token does not match the space.",
-	"NoPermission":             "No permission.",
-	"EmptyAccessToken":         "Empty access token.",
-	"EmptyLibraryIdOrSecret":   "Empty library id or secret.",
-	"EmptyLibraryId":           "Empty library id.",
-	"EmptyLibrarySecret":       "Empty library secret.",
-	"NotMultiSpaceLibrary":     "Not a multi-space library.",
-	"EmptyPath":                "Empty path.",
-	"DirectoryNotFound":        "Directory not found.",
-	"RateLimitExceeded":        "Rate limit exceeded.",
-	"ServerOverloaded":         "Server overloaded.",
-	"MethodNotAllowed":         "Method not allowed.",
+	"FileNotFound":                  "File not found.",
+	"LibraryNotFound":               "Library not found.",
+	"SpaceNotFound":                 "Space not found.",
+	"WrongLibraryIdOrSecret":        "Wrong library id or secret.",
+	"InvalidAccessToken":            "Invalid access token.",
+	"AccessTokenNotMatchSpace":      "Access token does not match the space.",
+	"NoPermission":                  "No permission.",
+	"EmptyAccessToken":              "Empty access token.",
+	"EmptyLibraryIdOrSecret":        "Empty library id or secret.",
+	"EmptyLibraryId":                "Empty library id.",
+	"EmptyLibrarySecret":            "Empty library secret.",
+	"NotMultiSpaceLibrary":          "Not a multi-space library.",
+	"EmptyPath":                     "Empty path.",
+	"DirectoryNotFound":             "Directory not found.",
+	"RateLimitExceeded":             "Rate limit exceeded.",
+	"ServerOverloaded":              "Server overloaded.",
+	"MethodNotAllowed":              "Method not allowed.",
+	"TooManyItems":                  "Too many items in one batch (at most 1000).",
+	"NoItemsProvided":               "No items provided.",
+	"InvalidParameter":              "Invalid parameter.",
+	"TaskNotFound":                  "Task not found.",
+	"RecycledItemNotFound":          "Recycled item not found.",
+	"SameNameDirectoryOrFileExists": "A directory or file with the same name exists.",
 }
 
 // errorBody is SMH's error document, field for field as in the delete-file doc's example.
