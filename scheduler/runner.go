@@ -49,6 +49,7 @@ type selection struct {
 	targets []providers.Target // prepared, deduplicated, at most max_deletions
 	found   int                // targets found, counted past the cap
 	atLeast bool               // counting stopped at the ceiling
+	skipped int                // entries the source passed over as unusable (SkipFunc)
 }
 
 // errEnough stops a source once a refused run has counted far enough.
@@ -72,8 +73,8 @@ func (r *runner) do(ctx context.Context, p config.Policy, rn run) (RunRecord, er
 	}
 	meta := jobs.BatchMeta{ID: jobs.NewBatchID(started), SubmittedBy: rn.by, Source: "policy:" + p.Name, Note: note}
 
-	sel, err := r.collect(ctx, p, cutoff)
-	rec.Found, rec.FoundAtLeast = sel.found, sel.atLeast
+	sel, err := r.collect(ctx, log, p, cutoff)
+	rec.Found, rec.FoundAtLeast, rec.Skipped = sel.found, sel.atLeast, sel.skipped
 	switch {
 	case err != nil && !errors.Is(err, ErrIncomplete):
 		// A selection cut short by an error is not what the policy selects: enqueue none of it. The
@@ -132,7 +133,7 @@ func (r *runner) do(ctx context.Context, p config.Policy, rn run) (RunRecord, er
 
 // collect runs p's source, keeping at most max_deletions prepared, distinct targets and counting on
 // past the cap up to countCeiling times it.
-func (r *runner) collect(ctx context.Context, p config.Policy, cutoff time.Time) (selection, error) {
+func (r *runner) collect(ctx context.Context, log *slog.Logger, p config.Policy, cutoff time.Time) (selection, error) {
 	src, ok := r.sources[p.SourceOrDefault()]
 	if !ok {
 		return selection{}, fmt.Errorf("source %q is not available: is its provider enabled?", p.SourceOrDefault())
@@ -140,6 +141,10 @@ func (r *runner) collect(ctx context.Context, p config.Policy, cutoff time.Time)
 	ceiling := max(p.MaxDeletions, 1) * countCeiling
 	seen := map[string]bool{}
 	var sel selection
+	ctx = WithSkip(ctx, func(entry string, reason error) {
+		sel.skipped++
+		log.Warn("skipped an entry the source cannot use", "entry", entry, "reason", reason.Error())
+	})
 	err := src.Select(ctx, p, cutoff, func(t providers.Target) error {
 		if sel.found >= p.MaxDeletions {
 			sel.found++
@@ -232,6 +237,9 @@ func (r *runner) end(ctx context.Context, log *slog.Logger, rec RunRecord, statu
 		log.Warn("could not record the run's end", "err", err)
 	}
 	attrs := []any{"status", string(status), "found", rec.Found, "batch", rec.Batch}
+	if rec.Skipped > 0 {
+		attrs = append(attrs, "skipped", rec.Skipped)
+	}
 	switch status {
 	case StatusFailed:
 		log.Error("policy run failed", append(attrs, "err", rec.Error)...)

@@ -36,6 +36,26 @@ type Committer interface {
 // selection error fails the run and enqueues nothing.
 var ErrIncomplete = errors.New("selection incomplete")
 
+// SkipFunc hears of an entry a source passed over because it could not be used: an SMH listing entry
+// whose name holds a control character or whose modificationTime does not parse. Such an entry is
+// never a target; skipping it (instead of failing the run) keeps one odd file from stopping a policy
+// for good, and the runner counts it on the run record ("skipped") with a warning in the log.
+type SkipFunc func(entry string, reason error)
+
+type skipKey struct{}
+
+// WithSkip returns a context whose sources report skipped entries to fn, as net/http/httptrace hands
+// hooks down a call. The runner sets it for every selection.
+func WithSkip(ctx context.Context, fn SkipFunc) context.Context {
+	return context.WithValue(ctx, skipKey{}, fn)
+}
+
+// skipped is the SkipFunc of ctx, nil when none was set.
+func skipped(ctx context.Context) SkipFunc {
+	fn, _ := ctx.Value(skipKey{}).(SkipFunc)
+	return fn
+}
+
 // Searcher is the VOD SearchMedia call a SearchSource uses (*vod.Client).
 type Searcher interface {
 	Search(ctx context.Context, f vod.SearchFilter, createdBefore time.Time, fn func(providers.Target, time.Time) error) error
@@ -63,6 +83,7 @@ type Lister interface {
 
 // ListSource selects SMH files modified before the cutoff under each of the policy's prefixes (none:
 // the library root), recursively if the policy says so. Library and space default to providers.smh's.
+// Entries the listing cannot use are skipped and reported to the context's SkipFunc (WithSkip).
 type ListSource struct{ Client Lister }
 
 // Select implements Source.
@@ -73,7 +94,7 @@ func (s ListSource) Select(ctx context.Context, p config.Policy, cutoff time.Tim
 	}
 	for _, prefix := range prefixes {
 		q := smh.ListQuery{LibraryID: p.SMH.LibraryID, SpaceID: p.SMH.SpaceID, Prefix: prefix,
-			Recursive: p.SMH.Recursive, ModifiedBefore: cutoff}
+			Recursive: p.SMH.Recursive, ModifiedBefore: cutoff, Skipped: skipped(ctx)}
 		if err := s.Client.List(ctx, q, func(t providers.Target, _ time.Time) error { return fn(t) }); err != nil {
 			return err
 		}

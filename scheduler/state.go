@@ -47,6 +47,9 @@ type RunRecord struct {
 	// refused run counts up to ten times max_deletions, then stops listing).
 	Found        int  `json:"found"`
 	FoundAtLeast bool `json:"found_at_least,omitempty"`
+	// Skipped counts entries the source passed over as unusable (an SMH entry with a control
+	// character in its name or an unparseable modificationTime), each logged with a warning.
+	Skipped int `json:"skipped,omitempty"`
 	// Enqueued and Duplicates are the enqueue summary of a run that ran.
 	Enqueued   int `json:"enqueued,omitempty"`
 	Duplicates int `json:"duplicates,omitempty"`

@@ -80,6 +80,12 @@ type ListQuery struct {
 	// PageSize is the number of entries asked for per request. Default DefaultListPageSize; at most
 	// MaxListPageSize.
 	PageSize int
+	// Skipped, when set, hears of each entry List passes over because it cannot be used: a name that
+	// is not one valid path segment (a control character, a '/', "." or "..") or a file whose
+	// modificationTime does not parse. name is the entry's path as listed, cut to a few dozen bytes
+	// (it comes from the server). Such entries are skipped whether or not Skipped is set: one odd
+	// entry must not stop a retention policy for good, and none is ever handed to fn.
+	Skipped func(name string, reason error)
 }
 
 // List calls fn once for every file under q.Prefix (and its subdirectories when q.Recursive) whose
@@ -96,7 +102,8 @@ type ListQuery struct {
 // the paging note at the top of list.go. Tokens are those of Delete: cached per (library, space),
 // renewed once when SMH answers 403 InvalidAccessToken.
 //
-// List stops at the first error: fn's own, unchanged; ctx's end; or a *providers.Error classified as
+// Entries List cannot use (see ListQuery.Skipped) are skipped, never handed to fn and never descended
+// into. List stops at the first error: fn's own, unchanged; ctx's end; or a *providers.Error classified as
 // for Delete (Throttled with RetryAfter, Retry, Auth, Fatal). Never Gone: a prefix directory that does
 // not exist is a Fatal configuration error naming the directory. A subdirectory that disappears while
 // List walks the tree (someone deleted it) is skipped. An invalid query fails with class fatal and code
@@ -241,6 +248,7 @@ func (l *lister) directory(ctx context.Context, dir string, root bool) error {
 				pe.Class = providers.Fatal
 				pe.Message = fmt.Sprintf("directory %q does not exist in library %s space %s (check the policy's path prefix): %s",
 					dir, l.q.LibraryID, l.q.SpaceID, pe.Message)
+				pe.Bound()
 			}
 			return err
 		}
@@ -249,7 +257,8 @@ func (l *lister) directory(ctx context.Context, dir string, root bool) error {
 				return providers.TransportError(providers.SMH, err)
 			}
 			if err := checkName(e.Name); err != nil {
-				return invalidListing(dir, fmt.Sprintf("an entry has %v", err))
+				l.skip(dir, e.Name, err)
+				continue
 			}
 			switch e.Type {
 			case typeDir:
@@ -259,7 +268,8 @@ func (l *lister) directory(ctx context.Context, dir string, root bool) error {
 			case typeFile, typeImage, typeVideo:
 				modified, err := time.Parse(time.RFC3339Nano, e.ModificationTime)
 				if err != nil {
-					return invalidListing(dir, fmt.Sprintf("file %q has modificationTime %q, not ISO 8601", e.Name, brief(e.ModificationTime)))
+					l.skip(dir, e.Name, fmt.Errorf("modificationTime %q is not ISO 8601", brief(e.ModificationTime)))
+					continue
 				}
 				if !modified.Before(l.q.ModifiedBefore) {
 					continue
@@ -288,6 +298,13 @@ func (l *lister) directory(ctx context.Context, dir string, root bool) error {
 		}
 	}
 	return nil
+}
+
+// skip passes over an entry of dir that cannot be used, telling ListQuery.Skipped.
+func (l *lister) skip(dir, name string, reason error) {
+	if l.q.Skipped != nil {
+		l.q.Skipped(brief(join(dir, name)), reason)
+	}
 }
 
 // page fetches one page of dir after next, renewing the token once if SMH rejects it and halving the
@@ -377,13 +394,8 @@ func join(dir, name string) string {
 	return dir + "/" + name
 }
 
-// brief shortens server text quoted in an error.
-func brief(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
-}
+// brief shortens server text quoted in an error, on a UTF-8 boundary.
+func brief(s string) string { return providers.Cut(s, 96) }
 
 // invalidListing is a success answer List cannot use. Like any unknown answer it is retried: a file
 // whose path or modification time cannot be read is never handed to fn.

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -555,10 +556,6 @@ func TestListAnswers(t *testing.T) {
 	for name, body := range map[string]string{
 		"not a listing":     `{"recycledItemId":3}`,
 		"not JSON":          `<html>portal</html>`,
-		"bad time":          `{"contents":[` + entry("a.mp4", "file", "yesterday") + `]}`,
-		"no time":           `{"contents":[{"name":"a.mp4","type":"file"}]}`,
-		"slash in a name":   `{"contents":[` + entry("../../etc", "file", old) + `]}`,
-		"empty name":        `{"contents":[` + entry("", "dir", old) + `]}`,
 		"marker not moving": `{"nextMarker":"","contents":[]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -578,6 +575,50 @@ func TestListAnswers(t *testing.T) {
 			assert.False(t, called, "nothing unreadable reaches fn")
 		})
 	}
+	// An entry List cannot use is skipped and reported; the rest of the listing goes on, so one odd
+	// entry cannot stop a retention policy for good.
+	t.Run("unusable entries are skipped and reported", func(t *testing.T) {
+		rawEntry := func(nameJSON, typ, modified string) string {
+			return fmt.Sprintf(`{"name":%s,"type":%q,"modificationTime":%q}`, nameJSON, typ, modified)
+		}
+		c, _ := listAnswers(t,
+			page(`{"nextMarker":"n","contents":[`+strings.Join([]string{
+				entry("a.mp4", "file", "yesterday"),
+				`{"name":"b.mp4","type":"file"}`,
+				entry("../../etc", "file", old),
+				entry("", "dir", old),
+				rawEntry(`"bell\u0007.mp4"`, "video", old),
+				rawEntry(`"tab\tdir"`, "dir", old),
+				entry("ok-1.mp4", "file", old),
+				entry("..", "dir", old),
+				rawEntry(`"`+strings.Repeat("长", 400)+`\u0000"`, "file", old),
+			}, ",")+`]}`),
+			page(`{"contents":[`+entry("ok-2.mp4", "file", old)+`]}`))
+		var got []string
+		type skip struct{ name, reason string }
+		var skipped []skip
+		err := c.List(context.Background(), smh.ListQuery{Prefix: "m", Recursive: true, ModifiedBefore: cutoff,
+			Skipped: func(name string, reason error) { skipped = append(skipped, skip{name, reason.Error()}) }},
+			func(tg providers.Target, _ time.Time) error { got = append(got, tg.Path); return nil })
+		require.NoError(t, err)
+		assert.Equal(t, []string{"m/ok-1.mp4", "m/ok-2.mp4"}, got, "the good entries, the next page too; no bad directory descended into")
+		require.Len(t, skipped, 8)
+		assert.Equal(t, skip{"m/a.mp4", `modificationTime "yesterday" is not ISO 8601`}, skipped[0])
+		assert.Equal(t, skip{"m/b.mp4", `modificationTime "" is not ISO 8601`}, skipped[1])
+		assert.Contains(t, skipped[2].reason, "containing '/'")
+		assert.Contains(t, skipped[3].reason, "is required")
+		assert.Contains(t, skipped[4].reason, "control characters")
+		assert.Equal(t, "m/bell\a.mp4", skipped[4].name)
+		assert.Contains(t, skipped[5].reason, "control characters")
+		assert.Contains(t, skipped[6].reason, `".."`)
+		last := skipped[7]
+		assert.True(t, utf8.ValidString(last.name) && len(last.name) <= 96, "a server-sent name is cut: %d bytes", len(last.name))
+		assert.Less(t, len(last.reason), 300)
+
+		// Without a Skipped callback the same listing still goes on.
+		c, _ = listAnswers(t, page(`{"contents":[`+entry("a.mp4", "file", "yesterday")+","+entry("ok.mp4", "file", old)+`]}`))
+		assert.Equal(t, []string{"ok.mp4"}, collect(t, c, smh.ListQuery{ModifiedBefore: cutoff}))
+	})
 	t.Run("pages over the body cap are asked for again at half the size", func(t *testing.T) {
 		huge := func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, `{"contents":[`)
