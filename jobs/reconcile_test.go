@@ -1,0 +1,415 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/jobstest"
+	"github.com/reaper-media/reaper/providers"
+)
+
+// strandScript does what a dequeue cut off half way would leave behind: the task moved from pending to
+// active, its state active, and no lease, so asynq's recoverer (which reads the lease set) never sees it.
+//
+//	KEYS[1] pending  KEYS[2] active  KEYS[3] task hash  ARGV[1] task id
+var strandScript = redis.NewScript(`
+if redis.call('LREM', KEYS[1], 0, ARGV[1]) == 0 then
+  return redis.error_reply('not pending')
+end
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], 'state', 'active')
+redis.call('HDEL', KEYS[3], 'pending_since')
+return 1
+`)
+
+// strand strands tg's pending task and returns its id.
+func strand(t *testing.T, rdb redis.UniversalClient, tg providers.Target) string {
+	t.Helper()
+	q, id := jobs.QueueName(tg.Provider), jobs.TaskID(tg)
+	require.NoError(t, strandScript.Run(context.Background(), rdb,
+		[]string{"asynq:{" + q + "}:pending", "asynq:{" + q + "}:active", "asynq:{" + q + "}:t:" + id}, id).Err())
+	return id
+}
+
+// lose deletes a queued target's task from Redis, as a Redis that lost its last second of writes does
+// to an enqueue.
+func lose(t *testing.T, rdb redis.UniversalClient, tg providers.Target) {
+	t.Helper()
+	q, id := jobs.QueueName(tg.Provider), jobs.TaskID(tg)
+	ctx := context.Background()
+	n, err := rdb.LRem(ctx, "asynq:{"+q+"}:pending", 0, id).Result()
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n, "%s was not pending", tg)
+	require.NoError(t, rdb.Del(ctx, "asynq:{"+q+"}:t:"+id).Err())
+}
+
+// digest is every key of the database with its serialised value, to show a dry run changed nothing.
+func digest(t *testing.T, rdb redis.UniversalClient) string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*").Result()
+	require.NoError(t, err)
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		v, err := rdb.Dump(ctx, k).Result()
+		require.NoError(t, err)
+		fmt.Fprintf(&b, "%s=%x\n", k, v)
+	}
+	return b.String()
+}
+
+func queueLen(t *testing.T, rdb redis.UniversalClient, n providers.Name, state string) int64 {
+	t.Helper()
+	n64, err := rdb.LLen(context.Background(), "asynq:{"+jobs.QueueName(n)+"}:"+state).Result()
+	require.NoError(t, err)
+	return n64
+}
+
+// A task stranded in active without a lease is requeued (a leased one is left alone) and then ends
+// with exactly one outcome.
+func TestReconcileRequeuesStrandedTasks(t *testing.T) {
+	l := startLive(t, nil)
+	ctx := context.Background()
+	rdb := l.p.Redis
+	targets := l.stack.Targets(5, 0)
+	batch := l.submit(t, targets...)
+
+	stranded := strand(t, rdb, targets[0])
+	leased := strand(t, rdb, targets[3])
+	// A lease far in the future: a worker holds it (asynq's recoverer would take it back on expiry).
+	require.NoError(t, rdb.ZAdd(ctx, "asynq:{reaper-mss}:lease", redis.Z{Score: 1 << 40, Member: leased}).Err())
+
+	before := digest(t, rdb)
+	rep, err := l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{DryRun: true})
+	require.NoError(t, err)
+	assert.Equal(t, before, digest(t, rdb), "a dry run changes nothing")
+	assert.Equal(t, 1, rep.Stranded)
+	assert.Zero(t, rep.Requeued)
+	assert.Equal(t, jobs.QueuedCounts{Pending: 13, Active: 2}, rep.Queued)
+	assert.True(t, rep.AddsUp(), "%+v", rep)
+
+	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Stranded)
+	assert.Equal(t, 1, rep.Requeued)
+	assert.Equal(t, int64(15), rep.Total)
+	assert.Equal(t, int64(0), rep.Missing)
+	assert.True(t, rep.AddsUp(), "%+v", rep)
+	assert.Equal(t, int64(1), queueLen(t, rdb, providers.MSS, "active"), "the leased task stays active")
+	pending, err := rdb.LRange(ctx, "asynq:{reaper-mss}:pending", -1, -1).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{stranded}, pending, "requeued at the front of pending, as asynq's requeue does")
+
+	// The worker holding the lease dies in a way that loses the lease too: now it is stranded.
+	require.NoError(t, rdb.ZRem(ctx, "asynq:{reaper-mss}:lease", leased).Err())
+	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Requeued)
+
+	l.startWorker(t)
+	b := waitDone(t, l.p.Store, batch)
+	assert.Equal(t, int64(15), b.Terminal)
+	require.NoError(t, l.stack.Verify(ctx, l.p.Store, batch, targets))
+}
+
+// Targets lost from Redis (their tasks, and for some their count in the total too) are found with the
+// manifest and re-enqueued into the batch: every manifest line ends with exactly one outcome and the
+// total adds up.
+func TestReconcileWithManifestReenqueuesLostTargets(t *testing.T) {
+	l := startLive(t, nil)
+	ctx := context.Background()
+	rdb := l.p.Redis
+	targets := l.stack.Targets(10, 0)
+	batch := l.submit(t, targets...)
+	for _, tg := range targets[:5] {
+		lose(t, rdb, tg) // counted, then lost
+	}
+	for _, tg := range targets[5:8] {
+		lose(t, rdb, tg) // lost with its count
+	}
+	require.NoError(t, rdb.HIncrBy(ctx, "reaper:batch:"+batch, "total", -3).Err())
+	manifest := append(slices.Clone(targets), targets[0]) // a repeated line is re-enqueued once
+
+	rep, err := l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(27), rep.Total)
+	assert.Equal(t, int64(22), rep.Queued.Sum())
+	assert.Equal(t, int64(5), rep.Missing)
+	assert.False(t, rep.AddsUp())
+	b, err := l.p.Store.Batch(ctx, batch)
+	require.NoError(t, err)
+	missing, f, err := l.p.Admin.Discrepancy(ctx, b)
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), missing, "status sees the finding: %+v", f)
+
+	before := digest(t, rdb)
+	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: slices.Values(manifest), Producer: l.p.Producer, DryRun: true})
+	require.NoError(t, err)
+	assert.Equal(t, before, digest(t, rdb), "a dry run changes nothing")
+	assert.Equal(t, 8, rep.Reenqueued)
+	assert.Equal(t, int64(3), rep.TotalAdded)
+	assert.Equal(t, 1, rep.ManifestRepeats)
+	assert.True(t, rep.AddsUp(), "it would add up: %+v", rep)
+
+	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: slices.Values(manifest), Producer: l.p.Producer})
+	require.NoError(t, err)
+	assert.Equal(t, 31, rep.Checked)
+	assert.Equal(t, 22, rep.HadTask)
+	assert.Equal(t, 8, rep.Reenqueued)
+	assert.Equal(t, 1, rep.ManifestRepeats)
+	assert.Equal(t, int64(3), rep.TotalAdded)
+	assert.True(t, rep.AddsUp(), "%+v", rep)
+	b, err = l.p.Store.Batch(ctx, batch)
+	require.NoError(t, err)
+	assert.Equal(t, int64(30), b.Total)
+	missing, _, err = l.p.Admin.Discrepancy(ctx, b)
+	require.NoError(t, err)
+	assert.Zero(t, missing)
+
+	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: slices.Values(manifest), Producer: l.p.Producer})
+	require.NoError(t, err)
+	assert.Zero(t, rep.Reenqueued, "a second run finds nothing missing")
+	assert.Zero(t, rep.TotalAdded)
+	assert.True(t, rep.AddsUp(), "%+v", rep)
+
+	l.startWorker(t)
+	b = waitDone(t, l.p.Store, batch)
+	assert.Equal(t, int64(30), b.Terminal)
+	require.NoError(t, l.stack.Verify(ctx, l.p.Store, batch, targets))
+}
+
+// A sealed batch whose tasks are all gone from the queues is seen not to add up without a scan.
+func TestDiscrepancyWhenQueuesAreEmpty(t *testing.T) {
+	l := startLive(t, nil)
+	ctx := context.Background()
+	targets := l.stack.Targets(2, 0)
+	batch := l.submit(t, targets...)
+	for _, tg := range targets {
+		lose(t, l.p.Redis, tg)
+	}
+	b, err := l.p.Store.Batch(ctx, batch)
+	require.NoError(t, err)
+	missing, f, err := l.p.Admin.Discrepancy(ctx, b)
+	require.NoError(t, err)
+	assert.Equal(t, int64(6), missing)
+	assert.True(t, f.At.IsZero(), "never reconciled")
+}
+
+// faultHook fails the nth call of one Redis command (pipelines included) while armed: before sending it
+// (the command never ran) or after (it ran, its reply is lost).
+type faultHook struct {
+	mu     sync.Mutex
+	armed  bool
+	name   string
+	nth    int
+	after  bool
+	seen   map[string]int
+	fired  bool
+	record bool
+}
+
+var errInjected = errors.New("injected fault")
+
+func (h *faultHook) hit(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.armed {
+		return false
+	}
+	h.seen[name]++
+	if !h.record && !h.fired && name == h.name && h.seen[name] == h.nth {
+		h.fired = true
+		return true
+	}
+	return false
+}
+
+func (h *faultHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
+}
+
+func (h *faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if !h.hit(cmd.Name()) {
+			return next(ctx, cmd)
+		}
+		if h.after {
+			_ = next(ctx, cmd)
+		}
+		cmd.SetErr(errInjected)
+		return errInjected
+	}
+}
+
+func (h *faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		fail := false
+		for _, c := range cmds {
+			fail = h.hit(c.Name()) || fail
+		}
+		if !fail {
+			return next(ctx, cmds)
+		}
+		if h.after {
+			_ = next(ctx, cmds)
+		}
+		for _, c := range cmds {
+			c.SetErr(errInjected)
+		}
+		return errInjected
+	}
+}
+
+// One injected failure on each Redis call a reconcile with a manifest makes (before the call, and
+// after it with the reply lost): the run fails or not, a second run brings the batch to the right
+// counts, and every target ends with exactly one outcome.
+func TestReconcileSurvivesAFailedRedisCall(t *testing.T) {
+	l := startLive(t, nil)
+	ctx := context.Background()
+	rdb := l.redis.Client()
+	hook := &faultHook{seen: map[string]int{}}
+	rdb.AddHook(hook)
+	p := jobs.FromConfig(l.cfg, rdb)
+
+	n := 0
+	setup := func() (string, []providers.Target) {
+		n++
+		var ts []providers.Target
+		for i := range 3 {
+			ts = append(ts,
+				providers.Target{Provider: providers.MSS, ProjectID: l.stack.Creds.MSSProject, FileID: fmt.Sprintf("rc-%03d-%d", n, i)},
+				providers.Target{Provider: providers.SMH, LibraryID: l.stack.Creds.SMHLibrary, SpaceID: "-", Path: fmt.Sprintf("rc/%03d/%d.mp4", n, i)},
+				providers.Target{Provider: providers.VOD, FileID: fmt.Sprintf("77%04d%04d", n, i), SubAppID: l.stack.Creds.VODSubApp})
+		}
+		for _, tg := range ts {
+			l.stack.Fake(tg.Provider).Add(tg)
+		}
+		batch := l.submit(t, ts...)
+		lose(t, rdb, ts[0])
+		lose(t, rdb, ts[1])
+		lose(t, rdb, ts[2])
+		require.NoError(t, rdb.HIncrBy(ctx, "reaper:batch:"+batch, "total", -1).Err()) // ts[2]'s count was lost too
+		strand(t, rdb, ts[5])
+		return batch, ts
+	}
+	reconcile := func(batch string, ts []providers.Target) (jobs.ReconcileReport, error) {
+		return p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: slices.Values(ts), Producer: p.Producer})
+	}
+
+	// A clean run, recording which calls a reconcile makes.
+	batch, ts := setup()
+	hook.mu.Lock()
+	hook.armed, hook.record = true, true
+	hook.mu.Unlock()
+	rep, err := reconcile(batch, ts)
+	require.NoError(t, err)
+	require.True(t, rep.AddsUp(), "%+v", rep)
+	require.Equal(t, 3, rep.Reenqueued)
+	require.Equal(t, 1, rep.Requeued)
+	hook.mu.Lock()
+	calls := hook.seen
+	hook.armed, hook.record = false, false
+	hook.mu.Unlock()
+	batches := map[string][]providers.Target{batch: ts}
+
+	cases := 0
+	for name, count := range calls {
+		for nth := 1; nth <= count; nth++ {
+			for _, after := range []bool{false, true} {
+				batch, ts := setup()
+				batches[batch] = ts
+				hook.mu.Lock()
+				hook.armed, hook.name, hook.nth, hook.after, hook.fired, hook.seen = true, name, nth, after, false, map[string]int{}
+				hook.mu.Unlock()
+				_, err := reconcile(batch, ts)
+				hook.mu.Lock()
+				fired := hook.fired
+				hook.armed = false
+				hook.mu.Unlock()
+				if err != nil {
+					require.ErrorContains(t, err, errInjected.Error(), "%s #%d after=%v", name, nth, after) // asynq flattens errors
+				}
+				rep, err := reconcile(batch, ts)
+				require.NoError(t, err)
+				assert.True(t, rep.AddsUp(), "%s #%d after=%v (fired %v): %+v", name, nth, after, fired, rep)
+				b, err := p.Store.Batch(ctx, batch)
+				require.NoError(t, err)
+				assert.Equal(t, int64(9), b.Total, "%s #%d after=%v", name, nth, after)
+				assert.True(t, b.Sealed)
+				cases++
+			}
+		}
+	}
+	t.Logf("%d injected failures over %d commands: %v", cases, len(calls), calls)
+
+	l.startWorker(t)
+	for batch, ts := range batches {
+		b := waitDone(t, p.Store, batch)
+		assert.Equal(t, int64(9), b.Terminal)
+		require.NoError(t, l.stack.Verify(ctx, p.Store, batch, ts))
+	}
+}
+
+// The sweep keeps an open batch's keys alive past the store's retention, while a done batch expires.
+func TestSweepKeepsOpenBatchesAlive(t *testing.T) {
+	r := jobstest.StartRedis(t)
+	ctx := context.Background()
+	rdb := r.Client()
+	const retention = 3 * time.Second
+	store := jobs.NewStore(rdb, jobs.StoreOptions{Retention: retention})
+	admin := jobs.NewAdmin(rdb, store)
+	producer := jobs.NewProducer(asynq.NewClientFromRedisClient(rdb), store, jobs.ProducerOptions{})
+	vod := func(i int) providers.Target { return providers.Target{Provider: providers.VOD, FileID: fmt.Sprint(900 + i), SubAppID: 1} }
+
+	open, err := producer.Submit(ctx, jobs.BatchMeta{}, slices.Values([]providers.Target{vod(1), vod(2)}), nil)
+	require.NoError(t, err)
+	done, err := producer.Submit(ctx, jobs.BatchMeta{}, slices.Values([]providers.Target{vod(3)}), nil)
+	require.NoError(t, err)
+	// The done batch's one task ends (as a cancel ends it: removed from the queue, then recorded).
+	require.NoError(t, admin.Inspector().DeleteTask(jobs.QueueName(providers.VOD), jobs.TaskID(vod(3))))
+	_, err = store.Finish(ctx, jobs.Record{Batch: done.Batch, Provider: providers.VOD, Key: vod(3).Key(), EnqueueID: "x", Target: vod(3), Outcome: jobs.Cancelled}, false)
+	require.NoError(t, err)
+
+	ttl, err := rdb.PTTL(ctx, "reaper:batch:"+open.Batch).Result()
+	require.NoError(t, err)
+	require.Positive(t, ttl)
+	require.LessOrEqual(t, ttl, retention, "without the sweep the open batch would expire with the retention")
+
+	// Sweep once a second, like the leader, for twice the retention.
+	for range 6 {
+		rep, err := admin.Sweep(ctx, jobs.SweepOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.Open, "the done batch is not swept")
+		assert.Equal(t, 1, rep.Kept)
+		assert.Empty(t, rep.Missing)
+		time.Sleep(time.Second)
+	}
+	b, err := store.Batch(ctx, open.Batch)
+	require.NoError(t, err, "the open batch outlived its retention")
+	assert.Equal(t, int64(2), b.Total)
+	f, err := store.ReconcileFinding(ctx, open.Batch)
+	require.NoError(t, err)
+	assert.False(t, f.At.IsZero())
+	assert.True(t, f.Stable)
+	assert.Zero(t, f.Missing)
+	_, err = store.Batch(ctx, done.Batch)
+	assert.ErrorIs(t, err, jobs.ErrNoBatch, "the done batch expired")
+	n, err := rdb.Exists(ctx, "reaper:batch:"+done.Batch+":out").Result()
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}
