@@ -374,7 +374,9 @@ func TestSweepKeepsOpenBatchesAlive(t *testing.T) {
 	store := jobs.NewStore(rdb, jobs.StoreOptions{Retention: retention})
 	admin := jobs.NewAdmin(rdb, store)
 	producer := jobs.NewProducer(asynq.NewClientFromRedisClient(rdb), store, jobs.ProducerOptions{})
-	vod := func(i int) providers.Target { return providers.Target{Provider: providers.VOD, FileID: fmt.Sprint(900 + i), SubAppID: 1} }
+	vod := func(i int) providers.Target {
+		return providers.Target{Provider: providers.VOD, FileID: fmt.Sprint(900 + i), SubAppID: 1}
+	}
 
 	open, err := producer.Submit(ctx, jobs.BatchMeta{}, slices.Values([]providers.Target{vod(1), vod(2)}), nil)
 	require.NoError(t, err)
