@@ -149,6 +149,23 @@ func TestPayloadRoundTrip(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// TestDecodePayloadIsStrict: a task body written into Redis by someone else is held to the manifest's
+// rules, so JSON cannot turn it into a different target.
+func TestDecodePayloadIsStrict(t *testing.T) {
+	for name, body := range map[string]string{
+		"duplicated file_id":   `{"v":1,"batch":"b","eid":"e","target":{"provider":"vod","file_id":"keep-me","file_id":"delete-me"}}`,
+		"name in another case": `{"v":1,"batch":"b","eid":"e","target":{"provider":"vod","FILE_ID":"1"}}`,
+		"invalid UTF-8":        "{\"v\":1,\"batch\":\"b\",\"eid\":\"e\",\"target\":{\"provider\":\"smh\",\"library_id\":\"l\",\"path\":\"caf\xe9\"}}",
+		"lone surrogate":       `{"v":1,"batch":"b","eid":"e","target":{"provider":"smh","library_id":"l","path":"caf\udce9"}}`,
+		"data after":           `{"v":1,"batch":"b","eid":"e","target":{"provider":"vod","file_id":"1"}}}`,
+		"unknown field":        `{"v":1,"batch":"b","eid":"e","target":{"provider":"vod","file_id":"1"},"extra":1}`,
+		"duplicated batch":     `{"v":1,"batch":"b","batch":"c","eid":"e","target":{"provider":"vod","file_id":"1"}}`,
+	} {
+		_, err := jobs.DecodePayload([]byte(body))
+		assert.ErrorIs(t, err, jobs.ErrInvalidPayload, name)
+	}
+}
+
 func TestBackoffFullJitter(t *testing.T) {
 	p := jobs.RetryPolicy{BaseDelay: 100_000_000, MaxDelay: 1_000_000_000, Jitter: func() float64 { return 0.999999 }}
 	assert.InDelta(t, 100e6, float64(p.Backoff(0)), 1e3)
