@@ -357,6 +357,9 @@ func (b batchCall) await(ctx context.Context, ans batchAnswer, id int64) (batchA
 		var resp response
 		perr := c.withToken(wctx, b.base, b.key, func(tok string) *providers.Error {
 			var err *providers.Error
+			if tok != ans.secrets[0] {
+				ans.secrets = append(ans.secrets, tok) // a renewed token, for redacting the task's items
+			}
 			resp, err = c.send(wctx, http.MethodGet, b.base+"/api/v1/task/"+url.PathEscape(b.key.library)+"/"+
 				url.PathEscape(b.key.space)+"/"+strconv.FormatInt(id, 10)+"?"+authQuery(tok, ""), tok)
 			if err == nil && resp.readErr == nil {
