@@ -64,6 +64,7 @@ type Scheduler struct {
 	lease      *Lease
 	state      stateStore
 	runner     *runner
+	sweep      *sweeper
 	now        func() time.Time
 	log        *slog.Logger
 	leader     atomic.Bool
@@ -102,6 +103,7 @@ func New(p *jobs.Pipeline, o Options) (*Scheduler, error) {
 		now: o.Now, log: o.Logger.With("replica", o.ID),
 	}
 	s.runner = &runner{producer: p.Producer, sources: o.Sources, state: s.state, now: o.Now, log: s.log}
+	s.sweep = newSweeper(p.Admin, sc.ReconcileInterval, s.log)
 	for _, pol := range sc.Policies {
 		sched, err := NewSchedule(pol)
 		if err != nil {
@@ -207,6 +209,7 @@ func (s *Scheduler) round(ctx context.Context, inflight *sync.WaitGroup) {
 		return
 	}
 	now := s.now()
+	s.sweep.maybe(ctx, now, inflight)
 	for _, ps := range s.policies {
 		if !ps.busy.CompareAndSwap(false, true) {
 			continue // its run is still going: looked at again when it ends
