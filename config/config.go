@@ -78,6 +78,10 @@ type Retry struct {
 	// delays deletions instead of failing them. Beyond it such failures count, so a file that fails
 	// on its own (and keeps the breaker open by being the only probe) still ends.
 	MaxOutageAttempts int `yaml:"max_outage_attempts"`
+	// MaxThrottles is how many throttle answers one task may get before it gives up: parked for the
+	// overnight window when that is on, else failed with code too_many_throttles. 0 means no cap (a
+	// provider that always throttles then keeps its tasks cycling).
+	MaxThrottles int `yaml:"max_throttles"`
 	// Codes overrides the classification of provider error codes for every provider
 	// ({"FailedOperation": retry}); "Prefix*" keys match code families.
 	Codes map[string]providers.Class `yaml:"codes"`
@@ -117,7 +121,11 @@ type Breaker struct {
 type Outcomes struct {
 	// Retention is how long a batch's records and counters are kept after its last outcome.
 	Retention time.Duration `yaml:"retention"`
-	// StreamMaxLen caps the global outcome stream (reaper:outcomes), approximately.
+	// StreamRetention is how long an entry stays on the outcome stream (reaper:outcomes), by Redis's
+	// clock, whatever consumers have read; a consumer that falls further behind misses entries (the
+	// batch records stay for Retention). 0 turns the stream off.
+	StreamRetention time.Duration `yaml:"stream_retention"`
+	// StreamMaxLen is an optional hard cap on the stream's length (approximate); 0 means none.
 	StreamMaxLen int64 `yaml:"stream_max_len"`
 }
 
@@ -275,7 +283,7 @@ func Default() Config {
 			TaskTimeout:      5 * time.Minute,
 		},
 		Retry: Retry{MaxAttempts: 8, BaseDelay: 2 * time.Second, MaxDelay: 10 * time.Minute, ThrottleDelay: time.Second,
-			MaxOutageAttempts: 20,
+			MaxOutageAttempts: 20, MaxThrottles: 100,
 			Overnight:         Overnight{Nights: 0, Start: "01:00", End: "05:00", TimeZone: "UTC"}},
 		Scheduler: Scheduler{LeaseTTL: 15 * time.Second, Tick: time.Second, MaxCatchUp: 24 * time.Hour, ReconcileInterval: time.Minute},
 		API:       API{Listen: ":8080", MaxBodyBytes: 64 << 20},
@@ -283,7 +291,7 @@ func Default() Config {
 			ConsecutiveFailures: 5, FailureRatio: 0.5, MinRequests: 20,
 			Interval: time.Minute, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1,
 		},
-		Outcomes: Outcomes{Retention: 30 * 24 * time.Hour, StreamMaxLen: 1_000_000},
+		Outcomes: Outcomes{Retention: 30 * 24 * time.Hour, StreamRetention: 24 * time.Hour},
 		Enqueue:  Enqueue{ConfirmAbove: 100_000, Parallel: 32},
 		Providers: Providers{
 			// MSS DeleteFile: 10/s per tenant in CN North-Beijing4 (5/s elsewhere).
@@ -446,6 +454,9 @@ func (c *Config) Validate() error {
 	if c.Retry.MaxOutageAttempts < 0 {
 		bad("retry.max_outage_attempts", "must not be negative")
 	}
+	if c.Retry.MaxThrottles < 0 {
+		bad("retry.max_throttles", "must not be negative")
+	}
 	if c.Retry.MaxDelay < c.Retry.BaseDelay {
 		bad("retry.max_delay", "must not be below retry.base_delay")
 	}
@@ -462,8 +473,16 @@ func (c *Config) Validate() error {
 		bad("breaker.half_open_requests", "must be at least 1")
 	}
 	positive("outcomes.retention", c.Outcomes.Retention)
-	if c.Outcomes.StreamMaxLen < 1 {
-		bad("outcomes.stream_max_len", "must be at least 1")
+	if n := c.Retry.Overnight.Nights; n > 0 && c.Outcomes.Retention < time.Duration(n+2)*24*time.Hour {
+		// A parked task waits up to a night per window; its batch must outlive the last one, or the
+		// late outcome would find the batch gone.
+		bad("outcomes.retention", "must be at least %d days (retry.overnight.nights + 2) so a parked task's batch outlives its last night, got %s", n+2, c.Outcomes.Retention)
+	}
+	if c.Outcomes.StreamRetention < 0 {
+		bad("outcomes.stream_retention", "must not be negative (0 turns the stream off)")
+	}
+	if c.Outcomes.StreamMaxLen < 0 {
+		bad("outcomes.stream_max_len", "must not be negative (0 means no cap)")
 	}
 	if c.Enqueue.ConfirmAbove < 0 {
 		bad("enqueue.confirm_above", "must not be negative")

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -41,16 +42,18 @@ type Lane struct {
 }
 
 // Handler is the asynq handler for delete tasks: batch cancelled?, shared rate limit,
-// circuit breaker, provider call, then exactly one outcome or a retry decision.
+// circuit breaker, provider call, then exactly one outcome or a retry decision (decide).
 type Handler struct {
 	lanes    map[providers.Name]Lane
 	store    *Store
 	limiter  *SharedLimiter
 	policy   RetryPolicy
 	maxWait  time.Duration
+	persist  time.Duration
 	log      *slog.Logger
 	observer Observer
 	cancels  cancelCache
+	inflight sync.WaitGroup
 	// Park, when set, is asked what to do with a retry-class failure that has used its attempts: it
 	// returns how long until the task runs again (the overnight window, Overnight.Park) or ok=false
 	// to let it fail. A delay rather than a time, so a window read on a test's clock still tells asynq
@@ -66,9 +69,13 @@ type HandlerOptions struct {
 	Limiter *SharedLimiter
 	Policy  RetryPolicy
 	// MaxWait is the longest a task waits in place for the rate limiter before it is rescheduled.
-	MaxWait  time.Duration
-	Logger   *slog.Logger
-	Observer Observer
+	MaxWait time.Duration
+	// PersistTimeout bounds how long the handler keeps retrying a Redis write that records what a
+	// provider answered (the outcome, the attempt, the parking): a Redis blip or failover must not lose
+	// the answer. Default 30s.
+	PersistTimeout time.Duration
+	Logger         *slog.Logger
+	Observer       Observer
 }
 
 // NewHandler builds the handler.
@@ -79,12 +86,33 @@ func NewHandler(o HandlerOptions) *Handler {
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
 	}
-	return &Handler{lanes: o.Lanes, store: o.Store, limiter: o.Limiter, policy: o.Policy,
-		maxWait: o.MaxWait, log: o.Logger, observer: o.Observer, cancels: cancelCache{m: map[string]cancelState{}}}
+	if o.PersistTimeout <= 0 {
+		o.PersistTimeout = 30 * time.Second
+	}
+	return &Handler{lanes: o.Lanes, store: o.Store, limiter: o.Limiter, policy: o.Policy, maxWait: o.MaxWait,
+		persist: o.PersistTimeout, log: o.Logger, observer: o.Observer, cancels: cancelCache{m: map[string]cancelState{}}}
+}
+
+// Wait blocks until every ProcessTask call has returned, or timeout passes; it reports whether they
+// all returned. asynq's Shutdown stops waiting for handlers after its ShutdownTimeout, but a handler
+// that has a provider's answer is still recording it: close Redis only after Wait.
+func (h *Handler) Wait(timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() { h.inflight.Wait(); close(done) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // ProcessTask implements asynq.Handler.
 func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) (err error) {
+	h.inflight.Add(1)
+	defer h.inflight.Done()
 	taskID, _ := asynq.GetTaskID(ctx)
 	p, err := DecodePayload(task.Payload())
 	log := h.log
@@ -114,10 +142,11 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) erro
 	t := p.Target
 	rec := Record{Batch: p.Batch, Provider: t.Provider, Key: t.Key(), EnqueueID: p.EnqueueID, Target: t}
 	// No per-task "already recorded?" read: a re-run after a crash, or a second line for the same
-	// target, calls the provider again (it answers gone), and Finish keeps the first record.
+	// target, calls the provider again (it answers gone), and Finish keeps the first record (or the
+	// deletion, when the first record was a re-run's already_gone).
 	switch cancelled, err := h.cancels.cancelled(ctx, h.store, p.Batch); {
 	case err != nil:
-		return err
+		return err // before any provider call: asynq runs it again, no budget spent
 	case cancelled:
 		rec.Outcome = Cancelled
 		return h.finish(ctx, log, rec, false)
@@ -140,6 +169,11 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) erro
 		// Open, or half-open with its probe already out: come back when a probe may be allowed.
 		return &RescheduleError{After: h.policy.spread(max(lane.Breaker.OpenFor(), time.Second)), Reason: "breaker open"}
 	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		// Shutdown or a cancel from asynq: this run says nothing about the provider or the task, and
+		// costs no budget. asynq puts the task back.
+		return err
+	}
 	class := providers.ClassOf(err)
 	pe, _ := providers.AsError(err)
 	if pe != nil {
@@ -152,66 +186,64 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) erro
 	}
 	h.observer.Call(t.Provider, class, rec.Code, time.Since(start))
 
-	switch class {
-	case "":
-		rec.Outcome, rec.RequestID = Deleted, res.RequestID
-		if res.Recycled {
-			rec.Outcome, rec.RecycledItemID = Recycled, res.RecycledItemID
+	facts := callFacts{Class: class}
+	if pe != nil {
+		facts.RetryAfter = pe.RetryAfter
+	}
+	if class != "" && class != providers.Gone && class != providers.Fatal {
+		// Count the call (and what kind of failure it was) before deciding: the budget is the task's
+		// provider calls in the store.
+		facts.BreakerOpenFor = lane.Breaker.OpenFor()
+		n, err := h.note(ctx, p, rec.Key, newCallID(), rec.Code, facts.BreakerOpenFor > 0, class == providers.Throttled)
+		if err != nil {
+			log.Warn("could not record attempt; the task runs again", "code", rec.Code, "error", err)
+			return fmt.Errorf("record attempt after %s: %w", rec.Code, err)
 		}
-		return h.finish(ctx, log, rec, true)
-	case providers.Gone:
-		rec.Outcome = AlreadyGone
-		return h.finish(ctx, log, rec, true)
-	case providers.Fatal:
-		rec.Outcome = Failed
-		return h.finish(ctx, log, rec, true)
-	case providers.Throttled:
-		h.note(ctx, log, p, rec.Key, rec.Code)
-		after := h.policy.ThrottleDelay
-		if pe != nil && pe.RetryAfter > 0 {
-			after = pe.RetryAfter
-		}
-		return &RescheduleError{After: h.policy.spread(after), Reason: "throttled", Code: rec.Code}
+		facts.Calls, facts.OutageCalls, facts.Throttles = n.Calls, n.Outage, n.Throttles
 	}
 
-	// Retry and Auth: transient.
-	if ctx.Err() != nil {
-		// Shutdown or task timeout: asynq puts the task back; this run says nothing about the provider.
-		return err
-	}
-	// Record the attempt first, so every path below (retry, park, fail) counts it once.
-	if d := lane.Breaker.OpenFor(); d > 0 {
-		// This failure is part of an outage (it tripped the breaker or was its probe): blame the
-		// provider, not the task, and keep the retry budget for failures of a healthy provider, up to
-		// MaxOutageAttempts such calls per task.
-		n, nerr := h.store.NoteOutageAttempt(ctx, p.Batch, rec.Key, rec.Code)
-		if nerr != nil {
-			return err // not recorded: retry, within the budget
-		}
-		if n <= h.policy.MaxOutageAttempts {
-			return &RescheduleError{After: h.policy.spread(d), Reason: "provider outage", Code: rec.Code}
-		}
-	} else {
-		h.note(ctx, log, p, rec.Key, rec.Code)
-	}
-	retried, _ := asynq.GetRetryCount(ctx)
-	attempts := retried + 1
-	if attempts >= h.policy.MaxAttempts {
-		if h.Park != nil {
-			after, ok, perr := h.Park(ctx, p, attempts, err)
-			if perr != nil {
-				return fmt.Errorf("park after %s: %w", rec.Code, perr)
-			}
-			if ok {
-				log.Info("transient failure parked for the overnight window", "code", rec.Code, "after", after.Round(time.Second).String())
-				return &RescheduleError{After: max(0, after), Reason: "parked", Code: rec.Code}
+	d := decide(h.policy, facts)
+	switch d.Verdict {
+	case record:
+		rec.Outcome = d.Outcome
+		if class == "" {
+			rec.RequestID = res.RequestID
+			if res.Recycled {
+				rec.Outcome, rec.RecycledItemID = Recycled, res.RecycledItemID
 			}
 		}
-		rec.Outcome = Failed
-		return h.finish(ctx, log, rec, false) // the attempt is already counted
+		return h.finish(ctx, log, rec, true)
+	case reschedule:
+		return &RescheduleError{After: h.policy.spread(d.After), Reason: d.Reason, Code: rec.Code}
+	case retry:
+		log.Info("transient failure, will retry", "code", rec.Code, "attempt", facts.Calls, "error", err)
+		return &RescheduleError{After: d.After, Reason: "retry", Code: rec.Code}
 	}
-	log.Info("transient failure, will retry", "code", rec.Code, "attempt", attempts, "error", err)
-	return err
+
+	// Exhausted: the overnight window may give it another night; otherwise it fails, its calls already
+	// counted.
+	if h.Park != nil {
+		var after time.Duration
+		var parked bool
+		callErr := err
+		perr := h.retryWrite(ctx, func(ctx context.Context) (werr error) {
+			after, parked, werr = h.Park(ctx, p, facts.Calls, callErr)
+			return werr
+		})
+		if perr != nil {
+			return fmt.Errorf("park after %s: %w", rec.Code, perr)
+		}
+		if parked {
+			log.Info("transient failure parked for the overnight window", "code", rec.Code, "after", after.Round(time.Second).String())
+			return &RescheduleError{After: max(0, after), Reason: "parked", Code: rec.Code}
+		}
+	}
+	rec.Outcome = Failed
+	if d.Code != "" {
+		rec.Message = d.Reason + " (last: " + rec.Code + ")"
+		rec.Code = d.Code
+	}
+	return h.finish(ctx, log, rec, false)
 }
 
 // waitForRate takes one token from the provider's shared limiter, waiting in place up to maxWait and
@@ -247,17 +279,70 @@ func (h *Handler) waitForRate(ctx context.Context, n providers.Name, perSecond i
 	}
 }
 
-func (h *Handler) note(ctx context.Context, log *slog.Logger, p Payload, key, code string) {
-	if err := h.store.NoteAttempt(ctx, p.Batch, key, true, code); err != nil {
-		log.Warn("could not record attempt", "error", err)
+// note counts a provider call that did not end the task, retrying the write in place.
+func (h *Handler) note(ctx context.Context, p Payload, key, callID, code string, outage, throttle bool) (tryCounts, error) {
+	var n tryCounts
+	err := h.retryWrite(ctx, func(ctx context.Context) (err error) {
+		n, err = h.store.note(ctx, p.Batch, key, callID, code, outage, throttle)
+		return err
+	})
+	return n, err
+}
+
+// newCallID names one provider call, so that recording it twice (a lost reply) counts it once.
+func newCallID() string { return newEnqueueID() }
+
+// retryWrite runs a Redis write that records a provider's answer until it succeeds, for up to the
+// handler's persist timeout, whether or not ctx is cancelled meanwhile (shutdown, asynq's task timeout):
+// the answer exists only in this process until it is written. Every write it runs is idempotent.
+func (h *Handler) retryWrite(ctx context.Context, write func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.persist)
+	defer cancel()
+	return retryRedis(ctx, write)
+}
+
+// retryRedis calls write until it returns nil or ctx ends, backing off from 20 ms to 1 s.
+func retryRedis(ctx context.Context, write func(context.Context) error) error {
+	wait := 20 * time.Millisecond
+	for {
+		err := write(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		var ns errNoBatch
+		if errors.As(err, &ns) {
+			return err // nothing to retry for
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
 	}
 }
 
-// finish records the terminal outcome. If Redis cannot take it, the task fails this run and asynq
-// runs it again; the re-run finds the target gone and records already_gone, or finds the record.
+// finish records the terminal outcome, retrying in place through Redis errors (retryWrite). Only when
+// Redis stays unreachable for the whole persist timeout does the task fail this run: asynq runs it
+// again, and the re-run's record is corrected by this one if it lands later (a deletion replaces a
+// re-run's already_gone).
 func (h *Handler) finish(ctx context.Context, log *slog.Logger, rec Record, called bool) error {
-	wrote, err := h.store.Finish(ctx, rec, called)
+	var wrote bool
+	err := h.retryWrite(ctx, func(ctx context.Context) (err error) {
+		wrote, err = h.store.Finish(ctx, rec, called)
+		return err
+	})
+	var gone errNoBatch
+	if errors.As(err, &gone) {
+		// The batch expired or was never created: recreating a partial batch that can never complete
+		// helps nobody.
+		log.Error("outcome for a batch that no longer exists, dropped", "outcome", string(rec.Outcome), "key", rec.Key)
+		return nil
+	}
 	if err != nil {
+		log.Error("could not record outcome; the task runs again", "outcome", string(rec.Outcome), "key", rec.Key, "error", err)
 		return err
 	}
 	if wrote {

@@ -26,7 +26,12 @@ type Pipeline struct {
 
 // FromConfig wires a pipeline on rdb (the caller owns and closes it).
 func FromConfig(cfg *config.Config, rdb redis.UniversalClient) *Pipeline {
-	store := NewStore(rdb, StoreOptions{Retention: cfg.Outcomes.Retention, StreamMaxLen: cfg.Outcomes.StreamMaxLen})
+	streamRetention := cfg.Outcomes.StreamRetention
+	if streamRetention == 0 {
+		streamRetention = -1 // off
+	}
+	store := NewStore(rdb, StoreOptions{Retention: cfg.Outcomes.Retention, StreamRetention: streamRetention,
+		StreamMaxLen: cfg.Outcomes.StreamMaxLen})
 	return &Pipeline{
 		Config: cfg, Redis: rdb, Store: store, Admin: NewAdmin(rdb, store),
 		Producer: NewProducer(asynq.NewClientFromRedisClient(rdb), store, ProducerOptions{
@@ -40,7 +45,7 @@ func FromConfig(cfg *config.Config, rdb redis.UniversalClient) *Pipeline {
 func (p *Pipeline) Policy() RetryPolicy {
 	r := p.Config.Retry
 	return RetryPolicy{MaxAttempts: r.MaxAttempts, BaseDelay: r.BaseDelay, MaxDelay: r.MaxDelay, ThrottleDelay: r.ThrottleDelay,
-		MaxOutageAttempts: r.MaxOutageAttempts}
+		MaxOutageAttempts: r.MaxOutageAttempts, MaxThrottles: r.MaxThrottles}
 }
 
 // Overnight is the overnight retry window from retry.overnight, nil when retry.overnight.nights is 0
@@ -77,8 +82,12 @@ type Worker struct {
 func (w *Worker) Start() error { return w.Server.Start(Mux(w.Handler)) }
 
 // Shutdown stops taking tasks; in-flight deletes finish within worker.shutdown_timeout or go back to
-// the queue.
-func (w *Worker) Shutdown() { w.Server.Shutdown() }
+// the queue. It returns once every handler has returned (or the time to record what they have is up),
+// so the caller may close Redis after it: an answer a provider gave is recorded, not lost to the close.
+func (w *Worker) Shutdown() {
+	w.Server.Shutdown()
+	w.Handler.Wait(w.Handler.persist + 5*time.Second)
+}
 
 // NewWorker builds a worker for the given provider clients (one per enabled provider), with a breaker
 // per provider and the shared rate limiter. obs may be nil.

@@ -9,9 +9,10 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// RetryPolicy decides when a task runs again. Retry-class failures back off exponentially with full
-// jitter and use the retry budget; throttles, open breakers and a busy rate limiter reschedule the task
-// after the provider's hint without using it, so an outage never turns into failed deletions.
+// RetryPolicy decides when a task runs again (decide has the table). Retry-class failures back off
+// exponentially with full jitter and use the retry budget, which counts provider calls; throttles, open
+// breakers and a busy rate limiter reschedule the task after the provider's hint without using it, so an
+// outage never turns into failed deletions.
 type RetryPolicy struct {
 	// MaxAttempts is the number of provider calls a retry-class failure may use.
 	MaxAttempts int
@@ -23,6 +24,9 @@ type RetryPolicy struct {
 	// MaxOutageAttempts is how many calls failing while the breaker is open a task may make without
 	// using MaxAttempts (config retry.max_outage_attempts).
 	MaxOutageAttempts int
+	// MaxThrottles is how many throttle answers a task may get before it gives up (parked for the
+	// overnight window when one is configured, else failed with CodeTooManyThrottles); 0 means no cap.
+	MaxThrottles int
 	// Jitter returns a float in [0, 1); nil means math/rand.
 	Jitter func() float64
 }
@@ -45,18 +49,24 @@ func (p RetryPolicy) Backoff(n int) time.Duration {
 	return time.Duration(p.jitter() * float64(ceil))
 }
 
-// RetryDelay is the asynq RetryDelayFunc: a rescheduled task waits what the handler asked for, any
-// other failure backs off.
+// RetryDelay is the asynq RetryDelayFunc: a rescheduled task waits what the handler asked for. Any
+// other error is one the handler could not decide on (Redis failed under it): it backs off on asynq's
+// count of those, which is never the retry budget.
 func (p RetryPolicy) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	var rs *RescheduleError
 	if errors.As(err, &rs) {
 		return rs.After
 	}
-	return p.Backoff(n)
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		// asynq's recoverer already waited out the lease: run it again at once.
+		return 0
+	}
+	// Redis trouble under the handler: back off briefly, never the provider backoff's minutes.
+	return min(time.Duration(p.jitter()*float64(time.Second<<min(n, 5))), 30*time.Second)
 }
 
-// IsFailure is the asynq IsFailure func: a reschedule is not a failure, so it does not use the retry
-// budget.
+// IsFailure is the asynq IsFailure func: a reschedule is not a failure. (The retry budget is the
+// task's provider calls in the store, not asynq's count, so this only keeps asynq's statistics honest.)
 func IsFailure(err error) bool {
 	var rs *RescheduleError
 	return !errors.As(err, &rs)

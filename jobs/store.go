@@ -76,39 +76,55 @@ type recordHead struct {
 //	batches              ZSET  batch id -> created (unix ms)
 //	batch:<id>           HASH  metadata and counters (one field per outcome, "terminal", "total", ...)
 //	batch:<id>:out       HASH  target key -> Record JSON (HSETNX semantics: the first outcome wins)
-//	batch:<id>:try       HASH  in-flight tasks only: target key|n attempts, |f first attempt, |e last
-//	                           error code, |o outage attempts, and the overnight window's |nights,
-//	                           |window, |next, |wtries
+//	batch:<id>:try       HASH  in-flight tasks only: target key|n provider calls (the retry budget), |f
+//	                           first attempt, |e last error code, |o calls failed in outages, |t
+//	                           throttles, |c the last call counted, and the overnight window's
+//	                           |nights, |window, |next, |wtries
 //	batch:<id>:parked    ZSET  target key -> next attempt (unix ms) of tasks parked for the overnight window
 //	parked:<provider>    ZSET  "<batch>\n<target key>" -> next attempt, across batches (for metrics)
-//	outcomes             STREAM one entry per outcome, capped (field "r" holds the Record JSON)
+//	outcomes             STREAM one entry per outcome, trimmed by age (field "r" holds the Record JSON)
 type Store struct {
-	rdb       redis.UniversalClient
-	retention time.Duration
-	streamMax int64
-	now       func() time.Time
-	commit    groupCommit
+	rdb             redis.UniversalClient
+	retention       time.Duration
+	streamRetention time.Duration
+	streamMax       int64
+	now             func() time.Time
+	commit          groupCommit
 }
 
 // StoreOptions configures a Store; zero values are the documented defaults.
 type StoreOptions struct {
-	Retention    time.Duration    // default 30 days after the last write
-	StreamMaxLen int64            // default 1,000,000
+	Retention time.Duration // default 30 days after the last write
+	// StreamRetention is how long an entry stays on the outcome stream, by Redis's clock (default
+	// 24h); negative turns the stream off (no entries written).
+	StreamRetention time.Duration
+	// StreamMaxLen is an optional hard cap on the stream's length (approximate), trimming whatever
+	// consumers have read; 0 (the default) means none.
+	StreamMaxLen int64
 	Now          func() time.Time // default time.Now
 }
+
+// DefaultStreamRetention is how long outcome stream entries are kept by default.
+const DefaultStreamRetention = 24 * time.Hour
 
 // NewStore returns a store on rdb.
 func NewStore(rdb redis.UniversalClient, o StoreOptions) *Store {
 	if o.Retention <= 0 {
 		o.Retention = 30 * 24 * time.Hour
 	}
-	if o.StreamMaxLen <= 0 {
-		o.StreamMaxLen = 1_000_000
+	if o.StreamRetention == 0 {
+		o.StreamRetention = DefaultStreamRetention
+	}
+	if o.StreamRetention < 0 {
+		o.StreamRetention = 0
+	}
+	if o.StreamMaxLen < 0 {
+		o.StreamMaxLen = 0
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Store{rdb: rdb, retention: o.Retention, streamMax: o.StreamMaxLen, now: o.Now}
+	return &Store{rdb: rdb, retention: o.Retention, streamRetention: o.StreamRetention, streamMax: o.StreamMaxLen, now: o.Now}
 }
 
 // StreamKey is the Redis stream downstream systems read outcomes from (XREAD / XREADGROUP).
@@ -209,92 +225,148 @@ func (s *Store) Cancelled(ctx context.Context, batch string) (bool, error) {
 	return yes, nil
 }
 
-// noteScript records a non-terminal attempt.
+// noteScript counts a provider call that did not end the task. It refreshes the batch's TTL too, so
+// a batch whose tasks keep failing (or sit parked for nights) is kept from its last write.
 //
-//	KEYS[1] batch:<id>:try
-//	ARGV[1] target key  ARGV[2] attempts to add (0 or 1)  ARGV[3] now (RFC 3339)  ARGV[4] last error code
-//	ARGV[5] ttl seconds  ARGV[6] outage attempts to add (0 or 1)
+//	KEYS[1] batch:<id>:try  KEYS[2] batch:<id>  KEYS[3] batch:<id>:out
+//	ARGV[1] target key  ARGV[2] now (RFC 3339)  ARGV[3] last error code  ARGV[4] ttl seconds
+//	ARGV[5] outage calls to add (0 or 1)  ARGV[6] throttles to add (0 or 1)  ARGV[7] call id
 //
-// Returns the task's outage attempts so far.
+// Returns {calls, outage calls, throttles} so far, this one included. The call id makes it idempotent:
+// run again for the same call (its reply was lost), it counts nothing and answers the same.
 var noteScript = redis.NewScript(`
-redis.call('HINCRBY', KEYS[1], ARGV[1]..'|n', ARGV[2])
-redis.call('HSETNX', KEYS[1], ARGV[1]..'|f', ARGV[3])
-redis.call('HSET', KEYS[1], ARGV[1]..'|e', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return redis.call('HINCRBY', KEYS[1], ARGV[1]..'|o', ARGV[6])
+if redis.call('HGET', KEYS[1], ARGV[1]..'|c') == ARGV[7] then
+  local c = redis.call('HMGET', KEYS[1], ARGV[1]..'|n', ARGV[1]..'|o', ARGV[1]..'|t')
+  return {tonumber(c[1]) or 0, tonumber(c[2]) or 0, tonumber(c[3]) or 0}
+end
+redis.call('HSET', KEYS[1], ARGV[1]..'|c', ARGV[7])
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1]..'|n', 1)
+redis.call('HSETNX', KEYS[1], ARGV[1]..'|f', ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1]..'|e', ARGV[3])
+local o = redis.call('HINCRBY', KEYS[1], ARGV[1]..'|o', ARGV[5])
+local t = redis.call('HINCRBY', KEYS[1], ARGV[1]..'|t', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+return {n, o, t}
 `)
 
-// NoteAttempt records an attempt that did not end the task (a retryable failure, a throttle): it
-// counts toward the record's attempts when called is true (the provider was called).
-func (s *Store) NoteAttempt(ctx context.Context, batch, key string, called bool, code string) error {
-	_, err := s.note(ctx, batch, key, called, false, code)
-	return err
+// tryCounts are a task's provider calls so far, as the try hash counts them.
+type tryCounts struct {
+	Calls, Outage, Throttles int
 }
 
-// NoteOutageAttempt records a provider call that failed while the provider's breaker was open (the call
-// that tripped it, or a probe) and returns how many such calls the task has made.
-func (s *Store) NoteOutageAttempt(ctx context.Context, batch, key, code string) (int, error) {
-	return s.note(ctx, batch, key, true, true, code)
-}
-
-func (s *Store) note(ctx context.Context, batch, key string, called, outage bool, code string) (int, error) {
-	add, out := 0, 0
-	if called {
-		add = 1
+// note counts a provider call that did not end the task: a retry-class failure (outage says the
+// provider's breaker was open) or a throttle. callID names the call, so that running note again for it
+// (after a lost reply) counts it once.
+func (s *Store) note(ctx context.Context, batch, key, callID, code string, outage, throttle bool) (tryCounts, error) {
+	b2i := func(b bool) int {
+		if b {
+			return 1
+		}
+		return 0
 	}
-	if outage {
-		out = 1
+	vals, err := noteScript.Run(ctx, s.rdb, []string{tryKey(batch), metaKey(batch), outKey(batch)}, key,
+		s.now().UTC().Format(time.RFC3339Nano), code, int64(s.retention/time.Second), b2i(outage), b2i(throttle), callID).Int64Slice()
+	if err != nil {
+		return tryCounts{}, fmt.Errorf("note attempt: %w", err)
 	}
-	return noteScript.Run(ctx, s.rdb, []string{tryKey(batch)}, key, add,
-		s.now().UTC().Format(time.RFC3339Nano), code, int64(s.retention/time.Second), out).Int()
+	if len(vals) != 3 {
+		return tryCounts{}, fmt.Errorf("note attempt: unexpected reply %v", vals)
+	}
+	return tryCounts{Calls: int(vals[0]), Outage: int(vals[1]), Throttles: int(vals[2])}, nil
 }
 
 // finishScript writes a terminal record unless one exists: the first outcome wins, so a task that runs
-// twice (a worker died after the provider call) still has exactly one record and is counted once.
+// twice (a worker died after the provider call) still has exactly one record and is counted once. One
+// exception: a deletion replaces an already_gone or cancelled record of the same enqueue. That record
+// was written without the deletion being known (a re-run that found the file gone because this run
+// deleted it while its own record could not be written; a cancel racing a worker that had the task):
+// the deletion is what happened, and its recycle-bin id is what restores the file.
 //
 //	KEYS[1] batch:<id>  KEYS[2] batch:<id>:out  KEYS[3] batch:<id>:try  KEYS[4] outcomes stream
 //	KEYS[5] batch:<id>:parked  KEYS[6] parked:<provider>
 //	ARGV[1] target key  ARGV[2] outcome  ARGV[3] record JSON without its closing brace
 //	ARGV[4] now (RFC 3339)  ARGV[5] attempts to add (0 or 1)  ARGV[6] ttl seconds
-//	ARGV[7] stream max length  ARGV[8] now (unix ms)  ARGV[9] enqueue id  ARGV[10] batch id
+//	ARGV[7] stream retention ms (0: no stream entry)  ARGV[8] stream max length (0: none)
+//	ARGV[9] now (unix ms)  ARGV[10] enqueue id  ARGV[11] batch id
 //
 // Returns 1 when it recorded the outcome, 0 when the target already had one (from another enqueue of
-// the same target, which is then counted as a duplicate, or from this one running twice).
+// the same target, which is then counted as a duplicate, or from this one running twice), -1 when the
+// batch does not exist (expired, or never created): nothing is written then, so a late outcome cannot
+// recreate a partial batch that never completes.
 var finishScript = redis.NewScript(`
-local old = redis.call('HGET', KEYS[2], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return -1
+end
+local key = ARGV[1]
+local old = redis.call('HGET', KEYS[2], key)
+local replaced = nil
+local n, first
 if old then
-  if not string.find(old, '"enqueue_id":"'..ARGV[9]..'"', 1, true) then
+  if not string.find(old, '"enqueue_id":"'..ARGV[10]..'"', 1, true) then
     redis.call('HINCRBY', KEYS[1], 'total', -1)
     redis.call('HINCRBY', KEYS[1], 'duplicates', 1)
+    return 0
   end
-  return 0
-end
-local prev = redis.call('HMGET', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f', ARGV[1]..'|nights')
-local n = tonumber(ARGV[5]) + (tonumber(prev[1]) or 0)
-local first = prev[2] or ARGV[4]
-if prev[1] or prev[2] or prev[3] then
-  redis.call('HDEL', KEYS[3], ARGV[1]..'|n', ARGV[1]..'|f', ARGV[1]..'|e', ARGV[1]..'|o',
-    ARGV[1]..'|nights', ARGV[1]..'|window', ARGV[1]..'|next', ARGV[1]..'|wtries')
-  redis.call('ZREM', KEYS[5], ARGV[1])
-  redis.call('ZREM', KEYS[6], ARGV[10]..'\n'..ARGV[1])
+  local was = string.match(old, '"outcome":"([a-z_]+)"')
+  if not ((ARGV[2] == 'deleted' or ARGV[2] == 'recycled') and (was == 'already_gone' or was == 'cancelled')) then
+    return 0
+  end
+  replaced = was
+  n = tonumber(string.match(old, '"attempts":(%d+)')) or 0
+  n = n + tonumber(ARGV[5])
+  first = string.match(old, '"first_attempt":"([^"]*)"') or ARGV[4]
+else
+  local prev = redis.call('HMGET', KEYS[3], key..'|n', key..'|f', key..'|nights')
+  n = tonumber(ARGV[5]) + (tonumber(prev[1]) or 0)
+  first = prev[2] or ARGV[4]
+  if prev[1] or prev[2] or prev[3] then
+    redis.call('HDEL', KEYS[3], key..'|n', key..'|f', key..'|e', key..'|o', key..'|t', key..'|c',
+      key..'|nights', key..'|window', key..'|next', key..'|wtries')
+    redis.call('ZREM', KEYS[5], key)
+    redis.call('ZREM', KEYS[6], ARGV[11]..'\n'..key)
+  end
 end
 local rec = ARGV[3]..',"attempts":'..n..',"first_attempt":"'..first..'","last_attempt":"'..ARGV[4]..'"}'
-redis.call('HSET', KEYS[2], ARGV[1], rec)
+redis.call('HSET', KEYS[2], key, rec)
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
-local terminal = redis.call('HINCRBY', KEYS[1], 'terminal', 1)
-redis.call('HSETNX', KEYS[1], 'first_outcome_ms', ARGV[8])
-redis.call('HSET', KEYS[1], 'last_outcome_ms', ARGV[8])
-if terminal % 1000 == 1 then
-  -- Refreshing the TTL every thousand outcomes keeps a running batch alive at a fraction of the cost.
-  redis.call('EXPIRE', KEYS[1], ARGV[6])
-  redis.call('EXPIRE', KEYS[2], ARGV[6])
+if replaced then
+  redis.call('HINCRBY', KEYS[1], replaced, -1)
+else
+  redis.call('HINCRBY', KEYS[1], 'terminal', 1)
+  redis.call('HSETNX', KEYS[1], 'first_outcome_ms', ARGV[9])
 end
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'r', rec)
+redis.call('HSET', KEYS[1], 'last_outcome_ms', ARGV[9])
+-- Retention runs from the last write.
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+local keep = tonumber(ARGV[7])
+if keep > 0 then
+  -- Trimmed by age on Redis's own clock (TIME), never on a worker's: entries older than the stream
+  -- retention go, whatever their number.
+  local t = redis.call('TIME')
+  local minid = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - keep
+  redis.call('XADD', KEYS[4], 'MINID', '~', string.format('%d', math.max(minid, 0)), '*', 'r', rec)
+  if tonumber(ARGV[8]) > 0 then
+    redis.call('XTRIM', KEYS[4], 'MAXLEN', '~', ARGV[8])
+  end
+end
 return 1
 `)
 
+// errNoBatch is Finish's answer for a batch that does not exist: the record was not written.
+type errNoBatch struct{ batch string }
+
+func (e errNoBatch) Error() string {
+	return "batch " + e.batch + " does not exist (expired or never created)"
+}
+func (e errNoBatch) Is(target error) bool { return target == ErrNoBatch }
+
 // Finish records a task's terminal outcome. called says whether this run made a provider call (it is
 // added to the attempts). It reports whether this call wrote the record (false: one existed already).
+// For a batch that does not exist it writes nothing and returns an error matching ErrNoBatch. It is
+// idempotent: the handler retries it through Redis errors.
 func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error) {
 	head, err := json.Marshal(recordHead{
 		Batch: r.Batch, Provider: r.Provider, Key: r.Key, EnqueueID: r.EnqueueID, Target: r.Target, Outcome: r.Outcome,
@@ -312,7 +384,7 @@ func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error)
 	w := &finishWrite{
 		keys: []string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey, parkedKey(r.Batch), providerParkedKey(r.Provider)},
 		args: []any{r.Key, string(r.Outcome), string(head[:len(head)-1]), now.UTC().Format(time.RFC3339Nano), add,
-			int64(s.retention / time.Second), s.streamMax, now.UnixMilli(), r.EnqueueID, r.Batch},
+			int64(s.retention / time.Second), s.streamRetention.Milliseconds(), s.streamMax, now.UnixMilli(), r.EnqueueID, r.Batch},
 		done: make(chan struct{}),
 	}
 	s.commit.submit(ctx, s.rdb, w)
@@ -325,16 +397,19 @@ func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error)
 	if w.err != nil {
 		return false, fmt.Errorf("finish: %w", w.err)
 	}
-	return w.wrote, nil
+	if w.result == -1 {
+		return false, errNoBatch{r.Batch}
+	}
+	return w.result == 1, nil
 }
 
 // finishWrite is one Finish waiting for its group commit.
 type finishWrite struct {
-	keys  []string
-	args  []any
-	wrote bool
-	err   error
-	done  chan struct{}
+	keys   []string
+	args   []any
+	result int64 // the script's answer
+	err    error
+	done   chan struct{}
 }
 
 // groupCommit sends concurrent Finish calls to Redis together: whoever arrives while no flush is
@@ -385,12 +460,12 @@ func flushFinishes(ctx context.Context, rdb redis.UniversalClient, batch []*fini
 		})
 		var again []*finishWrite
 		for i, w := range ws {
-			n, err := cmds[i].Int()
+			n, err := cmds[i].Int64()
 			if useSha && err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 				again = append(again, w)
 				continue
 			}
-			w.wrote, w.err = n == 1, err
+			w.result, w.err = n, err
 			close(w.done)
 		}
 		return again

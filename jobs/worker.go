@@ -89,8 +89,10 @@ func NewAdmin(rdb redis.UniversalClient, store *Store) *Admin {
 }
 
 // Cancel stops a batch: the batch is flagged so workers record its remaining tasks cancelled, and its
-// pending, scheduled and retrying tasks are removed from the queues now and recorded cancelled.
-// In-flight deletes finish and are recorded as they end. It returns how many tasks it removed.
+// pending, scheduled and retrying tasks are recorded cancelled and removed from the queues now.
+// In-flight deletes finish and are recorded as they end (a deletion that happens after all replaces
+// the cancelled record). It returns how many tasks it removed. Run again after an error, it picks up
+// where it stopped. ctx bounds its Redis retries.
 func (a *Admin) Cancel(ctx context.Context, batch string) (int, error) {
 	if err := a.store.CancelBatch(ctx, batch); err != nil {
 		return 0, err
@@ -129,12 +131,16 @@ func (a *Admin) Cancel(ctx context.Context, batch string) (int, error) {
 					if err != nil || p.Batch != batch {
 						continue
 					}
-					if err := a.insp.DeleteTask(q, ti.ID); err != nil {
-						continue // a worker took it meanwhile; it sees the flag and records it cancelled
-					}
-					if _, err := a.store.Finish(ctx, Record{Batch: batch, Provider: n, Key: p.Target.Key(),
-						EnqueueID: p.EnqueueID, Target: p.Target, Outcome: Cancelled}, false); err != nil {
+					// The record first, then the task: a failure between the two leaves a queued task
+					// that already has its outcome (the worker's record of it is a no-op), never a
+					// target that is neither queued nor recorded. A worker that took the task meanwhile
+					// and deletes the file replaces the cancelled record with the deletion.
+					rec := Record{Batch: batch, Provider: n, Key: p.Target.Key(), EnqueueID: p.EnqueueID, Target: p.Target, Outcome: Cancelled}
+					if err := a.recordCancelled(ctx, rec); err != nil {
 						return removed, err
+					}
+					if err := a.insp.DeleteTask(q, ti.ID); err != nil {
+						continue // a worker took it meanwhile, or it ran; its record is written
 					}
 					removed++
 				}
@@ -142,6 +148,16 @@ func (a *Admin) Cancel(ctx context.Context, batch string) (int, error) {
 		}
 	}
 	return removed, nil
+}
+
+// recordCancelled writes a cancelled record, retrying through Redis errors for up to 30 s.
+func (a *Admin) recordCancelled(ctx context.Context, rec Record) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return retryRedis(ctx, func(ctx context.Context) error {
+		_, err := a.store.Finish(ctx, rec, false)
+		return err
+	})
 }
 
 // cancelPage is how many queued tasks Cancel reads at a time.
