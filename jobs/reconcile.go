@@ -35,12 +35,25 @@ import (
 func asynqKey(queue, suffix string) string     { return "asynq:{" + queue + "}:" + suffix }
 func asynqTaskKey(queue, taskID string) string { return asynqKey(queue, "t:"+taskID) }
 
+// ManifestOf turns a list of targets into a ReconcileOptions.Manifest.
+func ManifestOf(ts []providers.Target) iter.Seq2[providers.Target, error] {
+	return func(yield func(providers.Target, error) bool) {
+		for _, t := range ts {
+			if !yield(t, nil) {
+				return
+			}
+		}
+	}
+}
+
 // ReconcileOptions configures Admin.Reconcile.
 type ReconcileOptions struct {
 	// Manifest, when set, is every target of the batch (Prepared, as Producer.Submit takes them).
 	// Targets with neither a record in the batch nor a queued task are re-enqueued into the batch, and
-	// the batch is sealed. It must be the whole batch: a target left out is not looked for.
-	Manifest iter.Seq[providers.Target]
+	// the batch is sealed. It must be the whole batch: a target left out is not looked for. An error
+	// it yields (a manifest that cannot be read) stops the reconcile before it corrects the total or
+	// seals the batch; targets re-enqueued by then stay queued, and a second run counts them.
+	Manifest iter.Seq2[providers.Target, error]
 	// Producer re-enqueues the missing targets; required with Manifest.
 	Producer *Producer
 	// DryRun changes nothing in Redis and reports what reconcile would do.
@@ -219,7 +232,10 @@ func (a *Admin) reenqueueMissing(ctx context.Context, batch string, o ReconcileO
 		chunk = chunk[:0]
 		return nil
 	}
-	for t := range o.Manifest {
+	for t, err := range o.Manifest {
+		if err != nil {
+			return fmt.Errorf("reconcile %s: manifest: %w", batch, err)
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}

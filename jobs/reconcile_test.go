@@ -157,8 +157,16 @@ func TestReconcileWithManifestReenqueuesLostTargets(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(5), missing, "status sees the finding: %+v", f)
 
+	// A manifest that cannot be read to its end changes nothing: no total corrected on half a manifest.
 	before := digest(t, rdb)
-	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: slices.Values(manifest), Producer: l.p.Producer, DryRun: true})
+	broken := func(yield func(providers.Target, error) bool) {
+		_ = yield(targets[0], nil) && yield(targets[1], nil) && yield(providers.Target{}, errors.New("line 3: unreadable"))
+	}
+	_, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: broken, Producer: l.p.Producer})
+	require.ErrorContains(t, err, "line 3: unreadable")
+	assert.Equal(t, before, digest(t, rdb))
+
+	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: jobs.ManifestOf(manifest), Producer: l.p.Producer, DryRun: true})
 	require.NoError(t, err)
 	assert.Equal(t, before, digest(t, rdb), "a dry run changes nothing")
 	assert.Equal(t, 8, rep.Reenqueued)
@@ -166,7 +174,7 @@ func TestReconcileWithManifestReenqueuesLostTargets(t *testing.T) {
 	assert.Equal(t, 1, rep.ManifestRepeats)
 	assert.True(t, rep.AddsUp(), "it would add up: %+v", rep)
 
-	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: slices.Values(manifest), Producer: l.p.Producer})
+	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: jobs.ManifestOf(manifest), Producer: l.p.Producer})
 	require.NoError(t, err)
 	assert.Equal(t, 31, rep.Checked)
 	assert.Equal(t, 22, rep.HadTask)
@@ -181,7 +189,7 @@ func TestReconcileWithManifestReenqueuesLostTargets(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, missing)
 
-	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: slices.Values(manifest), Producer: l.p.Producer})
+	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: jobs.ManifestOf(manifest), Producer: l.p.Producer})
 	require.NoError(t, err)
 	assert.Zero(t, rep.Reenqueued, "a second run finds nothing missing")
 	assert.Zero(t, rep.TotalAdded)
@@ -308,7 +316,7 @@ func TestReconcileSurvivesAFailedRedisCall(t *testing.T) {
 		return batch, ts
 	}
 	reconcile := func(batch string, ts []providers.Target) (jobs.ReconcileReport, error) {
-		return p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: slices.Values(ts), Producer: p.Producer})
+		return p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: jobs.ManifestOf(ts), Producer: p.Producer})
 	}
 
 	// A clean run, recording which calls a reconcile makes.
