@@ -95,3 +95,75 @@ type BatchItem struct {
 	Result Result
 	Err    error
 }
+
+// Restorer is implemented by clients whose provider keeps what a delete recycled and can put it back
+// (SMH's recycle bin; a Result with Recycled and a RecycledItemID is what it restores). It is optional,
+// like BatchDeleter, and is what an undo of a batch uses. Implementations are safe for concurrent use.
+//
+// One Restore call is one provider call (plus, for ConflictRename and ConflictOverwrite, one call per
+// item that conflicted). Its requests must share a BatchKey and number at most MaxRestore; anything
+// else is refused before any request (class fatal, code "InvalidBatch").
+//
+// Restore returns exactly one RestoreItem per request, in order. When the whole call fails it returns
+// nil items and an error carrying a *Error whose class applies to every request.
+type Restorer interface {
+	BatchDeleter
+	// MaxRestore is the most requests one Restore call takes.
+	MaxRestore() int
+	// Restore puts the recycled items back at their original paths, resolving a path taken since the
+	// delete by conflict.
+	Restore(ctx context.Context, reqs []RestoreRequest, conflict ConflictStrategy) ([]RestoreItem, error)
+}
+
+// RestoreRequest names one recycled item: the target as it was deleted (for its library, space and
+// user) and the RecycledItemID its delete's Result gave.
+type RestoreRequest struct {
+	Target         Target `json:"target"`
+	RecycledItemID int64  `json:"recycled_item_id"`
+}
+
+// ConflictStrategy is what a restore does when a file exists again at an item's original path.
+type ConflictStrategy string
+
+// The strategies (SMH's conflict_resolution_strategy).
+const (
+	// ConflictAsk restores nothing over an existing file: the item ends RestoreConflict. The default.
+	ConflictAsk ConflictStrategy = "ask"
+	// ConflictRename restores the item beside the existing file under a new name the provider picks.
+	ConflictRename ConflictStrategy = "rename"
+	// ConflictOverwrite replaces the existing file.
+	ConflictOverwrite ConflictStrategy = "overwrite"
+)
+
+// ParseConflictStrategy accepts "ask", "rename" or "overwrite"; "" is ConflictAsk.
+func ParseConflictStrategy(s string) (ConflictStrategy, error) {
+	switch ConflictStrategy(s) {
+	case "":
+		return ConflictAsk, nil
+	case ConflictAsk, ConflictRename, ConflictOverwrite:
+		return ConflictStrategy(s), nil
+	}
+	return "", fmt.Errorf("unknown conflict strategy %q (want ask, rename or overwrite)", s)
+}
+
+// RestoreOutcome is what happened to one recycled item. The values are the outcomes an undo records.
+type RestoreOutcome string
+
+// The outcomes.
+const (
+	Restored        RestoreOutcome = "restored"  // back, at RestoreItem.Path
+	RestoreNotFound RestoreOutcome = "not_found" // not in the recycle bin (restored or purged already)
+	RestoreConflict RestoreOutcome = "conflict"  // the path is taken and the strategy is ask
+	RestoreFailed   RestoreOutcome = "failed"    // anything else; Err's class says whether to retry
+)
+
+// RestoreItem is the outcome of one RestoreRequest.
+type RestoreItem struct {
+	Request RestoreRequest
+	Outcome RestoreOutcome
+	// Path is where the file is now (Restored) as the provider reports it; empty when it gave none.
+	Path string
+	// Err is set for every outcome but Restored and carries a *Error: fatal for not_found and conflict;
+	// for failed, classified as a delete's error would be (retry, throttled, auth, fatal), never gone.
+	Err error
+}

@@ -34,22 +34,22 @@ func ExampleClient_DeleteBatch() {
 		fmt.Println(err)
 		return
 	}
-	var ids []int64
+	var undo []providers.RestoreRequest
 	for _, it := range items {
 		fmt.Printf("%s recycled=%v id=%d class=%q\n", it.Target.Path, it.Result.Recycled, it.Result.RecycledItemID, providers.ClassOf(it.Err))
 		if it.Result.Recycled {
-			ids = append(ids, it.Result.RecycledItemID)
+			undo = append(undo, providers.RestoreRequest{Target: it.Target, RecycledItemID: it.Result.RecycledItemID})
 		}
 	}
 	fmt.Println("requests:", fake.Requests())
 
-	restored, err := c.Restore(context.Background(), smh.RestoreOptions{Conflict: smh.ConflictAsk}, ids)
+	restored, err := c.Restore(context.Background(), undo, providers.ConflictAsk)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	for _, r := range restored {
-		fmt.Println(r.RecycledItemID, r.Outcome, r.Path)
+		fmt.Println(r.Request.RecycledItemID, r.Outcome, r.Path)
 	}
 	// Output:
 	// clips/a.mp4 recycled=true id=1 class=""

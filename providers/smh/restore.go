@@ -3,7 +3,6 @@ package smh
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,113 +19,80 @@ import (
 // The batch form answers like batch delete (200, 207 or 202 and the task API) with items such as
 // {"status":200,"path":["foo","bar"],"recycledItemId":1}, {"status":404,"code":"RecycledItemNotFound"}
 // or {"status":409,"code":"SameNameDirectoryOrFileExists"}. Only the single form documents a conflict
-// strategy, so Restore sends the batch without one and, for ConflictRename or ConflictOverwrite,
-// restores each item that came back 409 once more through the single form with that strategy.
+// strategy, so Restore sends the batch without one (its items conflict as "ask" would) and, for
+// ConflictRename or ConflictOverwrite, restores each item that came back 409 once more through the
+// single form with that strategy.
 
-// RestoreGrants are the permissions of the tokens the client creates for restores. They are separate
-// tokens from the delete ones (same library and space, different grants), so a delete token never
-// carries restore_recycled and a restore token cannot delete.
+// RestoreGrants are the permissions of the tokens the client creates for restores. They are tokens of
+// their own (same library and space, other grants), so a delete token never carries restore_recycled
+// and a restore token cannot delete.
 const RestoreGrants = "restore_recycled"
 
-// ConflictStrategy is what a restore does when a file already exists at the item's original path.
-type ConflictStrategy string
+// MaxRestore is MaxBatchSize: batch restore takes up to 1,000 ids whatever Config.BatchSize is.
+func (c *Client) MaxRestore() int { return MaxBatchSize }
 
-// The strategies of SMH's conflict_resolution_strategy.
-const (
-	// ConflictAsk restores nothing over an existing file: the item ends RestoreConflict. The default.
-	ConflictAsk ConflictStrategy = "ask"
-	// ConflictRename restores the item beside the existing file under a new name SMH picks.
-	ConflictRename ConflictStrategy = "rename"
-	// ConflictOverwrite replaces the existing file (files only; SMH refuses it for directories).
-	ConflictOverwrite ConflictStrategy = "overwrite"
-)
-
-// ParseConflictStrategy accepts "ask", "rename" or "overwrite" ("" is ask).
-func ParseConflictStrategy(s string) (ConflictStrategy, error) {
-	switch ConflictStrategy(s) {
-	case "":
-		return ConflictAsk, nil
-	case ConflictAsk, ConflictRename, ConflictOverwrite:
-		return ConflictStrategy(s), nil
-	}
-	return "", fmt.Errorf("unknown conflict strategy %q (want ask, rename or overwrite)", s)
+// restoreScope is where a restore call goes: the library and space of its targets, and their user_id.
+type restoreScope struct {
+	base                   string
+	library, space, userID string
 }
 
-// RestoreOutcome is what happened to one recycled item.
-type RestoreOutcome string
-
-// The outcomes.
-const (
-	Restored        RestoreOutcome = "restored"  // back at Path
-	RestoreNotFound RestoreOutcome = "not_found" // no such item in the recycle bin (restored or purged already)
-	RestoreConflict RestoreOutcome = "conflict"  // a file exists at its path and the strategy is ask
-	RestoreFailed   RestoreOutcome = "failed"    // anything else; Err's class says whether to retry
-)
-
-// RestoreOptions say where the items are and how to restore them.
-type RestoreOptions struct {
-	// LibraryID and SpaceID hold the recycle bin. Defaults: Config.LibraryID and Config.SpaceID.
-	LibraryID, SpaceID string
-	// UserID is sent as user_id (optional).
-	UserID string
-	// Conflict is the strategy for items whose path is taken. Default ConflictAsk.
-	Conflict ConflictStrategy
-}
-
-// RestoredItem is the outcome of one recycled item.
-type RestoredItem struct {
-	RecycledItemID int64
-	Outcome        RestoreOutcome
-	// Path is where the file is now (Restored), as SMH reports it; empty when SMH gave none.
-	Path string
-	// Err is set for every outcome but Restored: a *providers.Error with SMH's status and code. Its class
-	// is fatal for not_found and conflict; for failed it is classified like a delete's error (retry,
-	// throttled, auth or fatal), except that a "not found" code is never gone here.
-	Err error
-}
-
-// Restore puts recycled items back, with one batch request for at most MaxBatchSize ids (more are
-// refused, code "InvalidBatch") plus, for ConflictRename and ConflictOverwrite, one single restore per
-// item that conflicted. It returns one RestoredItem per id, in order; an id given twice is sent once and
-// both get its outcome. An id below 1 fails alone (fatal, "InvalidRecycledItemId"). The call-level
-// error (nil items) means no answer to the batch request: transport failure, throttled or 5xx
-// request, bad credentials. Tokens created from the library secret carry RestoreGrants.
-func (c *Client) Restore(ctx context.Context, opts RestoreOptions, ids []int64) ([]RestoredItem, error) {
-	out := make([]RestoredItem, len(ids))
-	if len(ids) == 0 {
+// Restore puts recycled items back (see providers.Restorer): one batch request for all of reqs, which
+// must share a BatchKey (library, space and user_id) and number at most MaxRestore, plus one single
+// restore per conflicting item for ConflictRename and ConflictOverwrite. A RecycledItemID given twice is
+// sent once and both requests get its outcome; one below 1 (a permanent delete has none) fails alone,
+// fatal, code "InvalidRecycledItemId". Items the answer does not account for are failed, retry-class.
+// Tokens created from the library secret carry RestoreGrants.
+func (c *Client) Restore(ctx context.Context, reqs []providers.RestoreRequest, conflict providers.ConflictStrategy) ([]providers.RestoreItem, error) {
+	out := make([]providers.RestoreItem, len(reqs))
+	if len(reqs) == 0 {
 		return out, nil
 	}
-	if len(ids) > MaxBatchSize {
-		return nil, invalidBatch("%d recycled items in one restore, at most %d", len(ids), MaxBatchSize)
+	if len(reqs) > MaxBatchSize {
+		return nil, invalidBatch("%d recycled items in one restore, at most %d", len(reqs), MaxBatchSize)
 	}
-	base, opts, perr := c.restoreTarget(opts)
+	conflict, perr := checkConflict(conflict)
+	if perr != nil {
+		return nil, perr
+	}
+	key := c.BatchKey(reqs[0].Target)
+	for i, r := range reqs {
+		if c.BatchKey(r.Target) != key {
+			return nil, invalidBatch("restore requests %d and 1 differ in library, space or user id; group them by BatchKey", i+1)
+		}
+	}
+	scope, perr := c.restoreScope(reqs[0].Target)
 	if perr != nil {
 		return nil, perr
 	}
 	var send []int64
 	byID := map[int64][]int{}
-	for i, id := range ids {
-		out[i].RecycledItemID = id
-		if id < 1 {
-			out[i].Outcome = RestoreFailed
-			out[i].Err = &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: "InvalidRecycledItemId",
-				Message: "recycled item ids are positive"}
+	for i, r := range reqs {
+		out[i] = providers.RestoreItem{Request: r}
+		if r.RecycledItemID < 1 {
+			out[i].Outcome, out[i].Err = providers.RestoreFailed, invalidItemID()
 			continue
 		}
-		if _, dup := byID[id]; !dup {
-			send = append(send, id)
+		if _, dup := byID[r.RecycledItemID]; !dup {
+			send = append(send, r.RecycledItemID)
 		}
-		byID[id] = append(byID[id], i)
+		byID[r.RecycledItemID] = append(byID[r.RecycledItemID], i)
 	}
 	if len(send) == 0 {
 		return out, nil
 	}
-	body, _ := json.Marshal(send) // []int64 always marshals
+	set := func(id int64, outcome providers.RestoreOutcome, path string, err *providers.Error) {
+		for _, i := range byID[id] {
+			out[i].Outcome, out[i].Path, out[i].Err = outcome, path, errOrNil(err)
+		}
+	}
+
+	body, _ := json.Marshal(send) // a []int64 always marshals
 	call := batchCall{
-		c: c, base: base, key: tokenKey{library: opts.LibraryID, space: opts.SpaceID, grants: RestoreGrants},
+		c: c, base: scope.base, key: tokenKey{library: scope.library, space: scope.space, grants: RestoreGrants},
 		url: func(tok string) string {
-			return base + "/api/v1/recycled/" + url.PathEscape(opts.LibraryID) + "/" + url.PathEscape(opts.SpaceID) +
-				"?restore&" + authQuery(tok, opts.UserID)
+			return scope.base + "/api/v1/recycled/" + url.PathEscape(scope.library) + "/" + url.PathEscape(scope.space) +
+				"?restore&" + authQuery(tok, scope.userID)
 		},
 		body: body,
 	}
@@ -134,114 +100,125 @@ func (c *Client) Restore(ctx context.Context, opts RestoreOptions, ids []int64) 
 	if perr != nil {
 		return nil, perr
 	}
-	set := func(id int64, it RestoredItem) {
-		for _, i := range byID[id] {
-			out[i] = it
-		}
-	}
 	seen := map[int64]bool{}
 	for _, it := range ans.items {
 		if it.recycledItemID < 1 || seen[it.recycledItemID] || byID[it.recycledItemID] == nil {
 			continue
 		}
 		seen[it.recycledItemID] = true
-		set(it.recycledItemID, ans.restoreOutcome(c.table, it))
+		if it.status >= 200 && it.status < 300 {
+			set(it.recycledItemID, providers.Restored, it.path, nil)
+			continue
+		}
+		outcome, err := restoreFailure(ans.itemError(c.table, it))
+		set(it.recycledItemID, outcome, "", err)
 	}
 	for _, id := range send {
 		if seen[id] {
 			continue
 		}
-		it := RestoredItem{RecycledItemID: id, Outcome: Restored}
 		if _, perr := ans.unlisted(); perr != nil {
-			it.Outcome, it.Err = RestoreFailed, perr
+			set(id, providers.RestoreFailed, "", perr)
+		} else {
+			set(id, providers.Restored, "", nil)
 		}
-		set(id, it)
 	}
-	if opts.Conflict == ConflictRename || opts.Conflict == ConflictOverwrite {
+	if conflict == providers.ConflictRename || conflict == providers.ConflictOverwrite {
 		for _, id := range send {
-			if out[byID[id][0]].Outcome == RestoreConflict {
-				set(id, c.RestoreOne(ctx, opts, id))
+			if out[byID[id][0]].Outcome == providers.RestoreConflict {
+				outcome, path, err := c.restoreOne(ctx, scope, id, conflict)
+				set(id, outcome, path, err)
 			}
 		}
 	}
 	return out, nil
 }
 
-// RestoreOne restores one recycled item through the single form, with opts.Conflict sent as
-// conflict_resolution_strategy (default ask). Every failure is the item's: see RestoredItem.Err.
-func (c *Client) RestoreOne(ctx context.Context, opts RestoreOptions, id int64) RestoredItem {
-	out := RestoredItem{RecycledItemID: id}
-	base, opts, perr := c.restoreTarget(opts)
-	if perr == nil && id < 1 {
-		perr = &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: "InvalidRecycledItemId",
-			Message: "recycled item ids are positive"}
+// RestoreOne restores one recycled item through the single form, with conflict sent as
+// conflict_resolution_strategy ("" is ask). Every failure is the item's (see providers.RestoreItem).
+func (c *Client) RestoreOne(ctx context.Context, req providers.RestoreRequest, conflict providers.ConflictStrategy) providers.RestoreItem {
+	out := providers.RestoreItem{Request: req}
+	conflict, perr := checkConflict(conflict)
+	var scope restoreScope
+	if perr == nil {
+		scope, perr = c.restoreScope(req.Target)
+	}
+	if perr == nil && req.RecycledItemID < 1 {
+		perr = invalidItemID()
 	}
 	if perr != nil {
-		out.Outcome, out.Err = RestoreFailed, perr
+		out.Outcome, out.Err = providers.RestoreFailed, perr
 		return out
 	}
+	var err *providers.Error
+	out.Outcome, out.Path, err = c.restoreOne(ctx, scope, req.RecycledItemID, conflict)
+	out.Err = errOrNil(err)
+	return out
+}
+
+// restoreOne sends one single-form restore.
+func (c *Client) restoreOne(ctx context.Context, s restoreScope, id int64, conflict providers.ConflictStrategy) (providers.RestoreOutcome, string, *providers.Error) {
 	var resp response
-	perr = c.withToken(ctx, base, tokenKey{library: opts.LibraryID, space: opts.SpaceID, grants: RestoreGrants}, func(tok string) *providers.Error {
+	perr := c.withToken(ctx, s.base, tokenKey{library: s.library, space: s.space, grants: RestoreGrants}, func(tok string) *providers.Error {
 		var err *providers.Error
-		resp, err = c.send(ctx, http.MethodPost, base+"/api/v1/recycled/"+url.PathEscape(opts.LibraryID)+"/"+
-			url.PathEscape(opts.SpaceID)+"/"+strconv.FormatInt(id, 10)+"?restore&conflict_resolution_strategy="+
-			string(opts.Conflict)+"&"+authQuery(tok, opts.UserID), tok)
+		resp, err = c.send(ctx, http.MethodPost, s.base+"/api/v1/recycled/"+url.PathEscape(s.library)+"/"+
+			url.PathEscape(s.space)+"/"+strconv.FormatInt(id, 10)+"?restore&conflict_resolution_strategy="+
+			string(conflict)+"&"+authQuery(tok, s.userID), tok)
 		return err
 	})
 	if perr != nil {
-		out.Outcome, out.Err = restoreFailure(perr)
-		return out
+		outcome, err := restoreFailure(perr)
+		return outcome, "", err
 	}
 	var doc struct {
 		Path json.RawMessage `json:"path"`
 	}
+	var path string
 	if resp.readErr == nil && json.Unmarshal(resp.body, &doc) == nil {
-		out.Path, _ = decodeItemPath(doc.Path)
+		path, _ = decodeItemPath(doc.Path)
 	}
-	out.Outcome = Restored
-	return out
+	return providers.Restored, path, nil
 }
 
-// restoreTarget applies the defaults to opts, checks them and returns the endpoint to use.
-func (c *Client) restoreTarget(opts RestoreOptions) (string, RestoreOptions, *providers.Error) {
-	var err error
-	if opts.Conflict, err = ParseConflictStrategy(string(opts.Conflict)); err != nil {
-		return "", opts, &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: "InvalidRequest", Err: err}
+// restoreScope applies the defaults to a restore's target and checks where it goes.
+func (c *Client) restoreScope(t providers.Target) (restoreScope, *providers.Error) {
+	t = c.defaults(t)
+	if t.Path == "" {
+		t.Path = "x" // a restore names an item, not a path; the rest of the target must still be valid
 	}
-	probe := c.defaults(providers.Target{Provider: providers.SMH, LibraryID: opts.LibraryID, SpaceID: opts.SpaceID,
-		UserID: opts.UserID, Path: "x"})
-	opts.LibraryID, opts.SpaceID = probe.LibraryID, probe.SpaceID
-	base, err := c.check(probe)
+	base, err := c.check(t)
 	if err != nil {
-		return "", opts, &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: "InvalidTarget", Err: err}
+		return restoreScope{}, &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: "InvalidTarget", Err: err}
 	}
-	return base, opts, nil
+	return restoreScope{base: base, library: t.LibraryID, space: t.SpaceID, userID: t.UserID}, nil
 }
 
-// restoreOutcome turns one batch-restore item into its outcome.
-func (a batchAnswer) restoreOutcome(table providers.Table, it batchItem) RestoredItem {
-	out := RestoredItem{RecycledItemID: it.recycledItemID}
-	if it.status >= 200 && it.status < 300 {
-		out.Outcome, out.Path = Restored, it.path
-		return out
+func checkConflict(s providers.ConflictStrategy) (providers.ConflictStrategy, *providers.Error) {
+	cs, err := providers.ParseConflictStrategy(string(s))
+	if err != nil {
+		return "", &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: "InvalidRequest", Err: err}
 	}
-	out.Outcome, out.Err = restoreFailure(a.itemError(table, it))
-	return out
+	return cs, nil
+}
+
+func invalidItemID() *providers.Error {
+	return &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: "InvalidRecycledItemId",
+		Message: "no recycled item id (recycle-bin ids are positive; permanent deletes have none)"}
 }
 
 // restoreFailure sorts a restore error into not_found, conflict or failed. A code the delete table
 // calls gone (DirectoryNotFound: the original parent directory is missing) means the restore did not
 // happen, so it is fatal here.
-func restoreFailure(e *providers.Error) (RestoreOutcome, *providers.Error) {
+func restoreFailure(e *providers.Error) (providers.RestoreOutcome, *providers.Error) {
 	switch {
 	case e.Code == "RecycledItemNotFound":
 		e.Class = providers.Fatal
-		return RestoreNotFound, e
+		return providers.RestoreNotFound, e
 	case e.Code == "SameNameDirectoryOrFileExists" || e.HTTPStatus == http.StatusConflict:
 		e.Class = providers.Fatal
-		return RestoreConflict, e
+		return providers.RestoreConflict, e
 	case e.Class == providers.Gone:
 		e.Class = providers.Fatal
 	}
-	return RestoreFailed, e
+	return providers.RestoreFailed, e
 }

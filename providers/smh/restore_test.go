@@ -15,22 +15,22 @@ import (
 	"github.com/reaper-media/reaper/providers/smh/smhtest"
 )
 
-// recycle deletes ts in one batch into the recycle bin and returns their recycled item ids.
-func recycle(t *testing.T, c *smh.Client, ts []providers.Target) []int64 {
+// recycle deletes ts in one batch into the recycle bin and returns the requests that restore them.
+func recycle(t *testing.T, c *smh.Client, ts []providers.Target) []providers.RestoreRequest {
 	t.Helper()
 	items, err := c.DeleteBatch(context.Background(), ts)
 	require.NoError(t, err)
-	ids := make([]int64, len(items))
+	reqs := make([]providers.RestoreRequest, len(items))
 	for i, it := range items {
 		require.NoError(t, it.Err)
 		require.True(t, it.Result.Recycled)
-		ids[i] = it.Result.RecycledItemID
+		reqs[i] = providers.RestoreRequest{Target: it.Target, RecycledItemID: it.Result.RecycledItemID}
 	}
-	return ids
+	return reqs
 }
 
-func outcomes(items []smh.RestoredItem) []smh.RestoreOutcome {
-	out := make([]smh.RestoreOutcome, len(items))
+func outcomes(items []providers.RestoreItem) []providers.RestoreOutcome {
+	out := make([]providers.RestoreOutcome, len(items))
 	for i, it := range items {
 		out[i] = it.Outcome
 	}
@@ -41,21 +41,24 @@ func TestRestoreRoundTrip(t *testing.T) {
 	e := newEnv(t, smhtest.Options{})
 	c := batchClient(t, e, smh.Config{})
 	ts := added(e, target("clips/a.mp4"), target("clips/b.mp4"), target("c.mp4"))
-	ids := recycle(t, c, ts)
+	reqs := recycle(t, c, ts)
 	for _, tg := range ts {
 		require.False(t, e.fake.Exists(tg))
 	}
 
-	items, err := c.Restore(context.Background(), smh.RestoreOptions{}, append(ids, ids[0], 0))
+	permanent := providers.RestoreRequest{Target: target("p.mp4")} // a permanent delete: no item id
+	items, err := c.Restore(context.Background(), append(reqs, reqs[0], permanent), "")
 	require.NoError(t, err)
-	assert.Equal(t, []smh.RestoreOutcome{smh.Restored, smh.Restored, smh.Restored, smh.Restored, smh.RestoreFailed}, outcomes(items))
+	assert.Equal(t, []providers.RestoreOutcome{providers.Restored, providers.Restored, providers.Restored, providers.Restored,
+		providers.RestoreFailed}, outcomes(items))
 	for i, tg := range ts {
 		assert.True(t, e.fake.Exists(tg), "restored %s", tg)
 		assert.Equal(t, tg.Path, items[i].Path)
-		assert.Equal(t, ids[i], items[i].RecycledItemID)
+		assert.Equal(t, reqs[i], items[i].Request)
 		assert.NoError(t, items[i].Err)
 	}
 	assert.Equal(t, "InvalidRecycledItemId", code(items[4].Err))
+	assert.Equal(t, providers.Fatal, providers.ClassOf(items[4].Err))
 	assert.Empty(t, e.fake.Recycled(libRecycle))
 	assert.Equal(t, 1, e.fake.RestoreCalls(), "three items, one request")
 
@@ -68,37 +71,38 @@ func TestRestoreRoundTrip(t *testing.T) {
 	}
 	assert.Equal(t, []string{smh.Grants, smh.RestoreGrants}, grants)
 
-	again, err := c.Restore(context.Background(), smh.RestoreOptions{}, ids[:1])
+	again, err := c.Restore(context.Background(), reqs[:1], providers.ConflictAsk)
 	require.NoError(t, err)
-	assert.Equal(t, []smh.RestoreOutcome{smh.RestoreNotFound}, outcomes(again))
+	assert.Equal(t, []providers.RestoreOutcome{providers.RestoreNotFound}, outcomes(again))
 	assert.Equal(t, "RecycledItemNotFound", code(again[0].Err))
 	assert.Equal(t, providers.Fatal, providers.ClassOf(again[0].Err))
+	var _ providers.Restorer = c
 }
 
 func TestRestoreConflicts(t *testing.T) {
 	for _, tc := range []struct {
-		strategy smh.ConflictStrategy
-		want     smh.RestoreOutcome
+		strategy providers.ConflictStrategy
+		want     providers.RestoreOutcome
 		path     string
 		calls    int
 	}{
-		{"", smh.RestoreConflict, "", 1},
-		{smh.ConflictAsk, smh.RestoreConflict, "", 1},
-		{smh.ConflictRename, smh.Restored, "v/clip (1).mp4", 2},
-		{smh.ConflictOverwrite, smh.Restored, "v/clip.mp4", 2},
+		{"", providers.RestoreConflict, "", 1},
+		{providers.ConflictAsk, providers.RestoreConflict, "", 1},
+		{providers.ConflictRename, providers.Restored, "v/clip (1).mp4", 2},
+		{providers.ConflictOverwrite, providers.Restored, "v/clip.mp4", 2},
 	} {
 		t.Run(string(tc.strategy), func(t *testing.T) {
 			e := newEnv(t, smhtest.Options{})
 			c := batchClient(t, e, smh.Config{})
 			tg, free := target("v/clip.mp4"), target("v/free.mp4")
-			ids := recycle(t, c, added(e, tg, free))
+			reqs := recycle(t, c, added(e, tg, free))
 			e.fake.Add(tg) // someone put a new file where the recycled one was
 
-			items, err := c.Restore(context.Background(), smh.RestoreOptions{Conflict: tc.strategy}, ids)
+			items, err := c.Restore(context.Background(), reqs, tc.strategy)
 			require.NoError(t, err)
-			assert.Equal(t, []smh.RestoreOutcome{tc.want, smh.Restored}, outcomes(items))
+			assert.Equal(t, []providers.RestoreOutcome{tc.want, providers.Restored}, outcomes(items))
 			assert.Equal(t, tc.path, items[0].Path)
-			if tc.want == smh.RestoreConflict {
+			if tc.want == providers.RestoreConflict {
 				assert.Equal(t, "SameNameDirectoryOrFileExists", code(items[0].Err))
 				assert.Equal(t, http.StatusConflict, items[0].Err.(*providers.Error).HTTPStatus)
 				assert.Len(t, e.fake.Recycled(libRecycle), 1, "a conflict restores nothing")
@@ -109,19 +113,19 @@ func TestRestoreConflicts(t *testing.T) {
 			assert.Equal(t, tc.calls, e.fake.RestoreCalls(), "one batch, plus one single restore per conflict")
 		})
 	}
-	_, err := smh.ParseConflictStrategy("merge")
+	_, err := providers.ParseConflictStrategy("merge")
 	assert.Error(t, err)
 }
 
 func TestRestoreItemFailures(t *testing.T) {
 	e := newEnv(t, smhtest.Options{})
 	c := batchClient(t, e, smh.Config{})
-	ids := recycle(t, c, added(e, target("a.mp4"), target("b.mp4"), target("c.mp4")))
-	e.fake.FailRestoreItem(libRecycle, ids[0], 1, faults.Fault{Status: 503, Code: "ServerOverloaded"})
-	e.fake.FailRestoreItem(libRecycle, ids[1], 1, faults.Fault{Status: 404, Code: "DirectoryNotFound"})
-	items, err := c.Restore(context.Background(), smh.RestoreOptions{}, ids)
+	reqs := recycle(t, c, added(e, target("a.mp4"), target("b.mp4"), target("c.mp4")))
+	e.fake.FailRestoreItem(libRecycle, reqs[0].RecycledItemID, 1, faults.Fault{Status: 503, Code: "ServerOverloaded"})
+	e.fake.FailRestoreItem(libRecycle, reqs[1].RecycledItemID, 1, faults.Fault{Status: 404, Code: "DirectoryNotFound"})
+	items, err := c.Restore(context.Background(), reqs, "")
 	require.NoError(t, err)
-	assert.Equal(t, []smh.RestoreOutcome{smh.RestoreFailed, smh.RestoreFailed, smh.Restored}, outcomes(items))
+	assert.Equal(t, []providers.RestoreOutcome{providers.RestoreFailed, providers.RestoreFailed, providers.Restored}, outcomes(items))
 	assert.Equal(t, providers.Retry, providers.ClassOf(items[0].Err))
 	assert.Equal(t, providers.Fatal, providers.ClassOf(items[1].Err), "a missing parent directory is no success")
 }
@@ -129,67 +133,71 @@ func TestRestoreItemFailures(t *testing.T) {
 func TestRestoreAsync(t *testing.T) {
 	e := newEnv(t, smhtest.Options{})
 	c := batchClient(t, e, smh.Config{})
-	ids := recycle(t, c, added(e, target("a.mp4"), target("b.mp4")))
+	reqs := recycle(t, c, added(e, target("a.mp4"), target("b.mp4")))
 	e.fake.SetAsync(1, 2)
-	items, err := c.Restore(context.Background(), smh.RestoreOptions{}, append(ids, 999))
+	items, err := c.Restore(context.Background(), append(reqs, providers.RestoreRequest{Target: target("x"), RecycledItemID: 999}), "")
 	require.NoError(t, err)
-	assert.Equal(t, []smh.RestoreOutcome{smh.Restored, smh.Restored, smh.RestoreNotFound}, outcomes(items))
+	assert.Equal(t, []providers.RestoreOutcome{providers.Restored, providers.Restored, providers.RestoreNotFound}, outcomes(items))
 	assert.Equal(t, 3, e.fake.TaskCalls())
 }
 
 func TestRestoreCallLevel(t *testing.T) {
 	e := newEnv(t, smhtest.Options{})
 	deleter := batchClient(t, e, smh.Config{})
-	ids := recycle(t, deleter, added(e, target("a.mp4")))
+	reqs := recycle(t, deleter, added(e, target("a.mp4")))
 
 	t.Run("a token without restore_recycled", func(t *testing.T) {
 		c := batchClient(t, e, smh.Config{AccessToken: e.fake.IssueToken(libRecycle, nil, "delete_file")})
-		items, err := c.Restore(context.Background(), smh.RestoreOptions{}, ids)
+		items, err := c.Restore(context.Background(), reqs, "")
 		assert.Nil(t, items)
 		assert.Equal(t, providers.Fatal, providers.ClassOf(err))
 		assert.Equal(t, "NoPermission", code(err))
-		one := c.RestoreOne(context.Background(), smh.RestoreOptions{}, ids[0])
-		assert.Equal(t, smh.RestoreFailed, one.Outcome)
+		one := c.RestoreOne(context.Background(), reqs[0], "")
+		assert.Equal(t, providers.RestoreFailed, one.Outcome)
 		assert.Equal(t, "NoPermission", code(one.Err))
 	})
 	t.Run("outage", func(t *testing.T) {
 		e.fake.Faults().SetDown(true)
 		defer e.fake.Faults().SetDown(false)
-		_, err := deleter.Restore(context.Background(), smh.RestoreOptions{}, ids)
+		_, err := deleter.Restore(context.Background(), reqs, "")
 		assert.Equal(t, providers.Retry, providers.ClassOf(err))
 	})
-	t.Run("too many", func(t *testing.T) {
-		_, err := deleter.Restore(context.Background(), smh.RestoreOptions{}, make([]int64, smh.MaxBatchSize+1))
+	t.Run("refused before any request", func(t *testing.T) {
+		before := e.fake.RestoreCalls()
+		many := make([]providers.RestoreRequest, deleter.MaxRestore()+1)
+		_, err := deleter.Restore(context.Background(), many, "")
 		assert.Equal(t, "InvalidBatch", code(err))
-	})
-	t.Run("bad options", func(t *testing.T) {
-		_, err := deleter.Restore(context.Background(), smh.RestoreOptions{Conflict: "merge"}, ids)
+		other := reqs[0]
+		other.Target.LibraryID = libPlain
+		_, err = deleter.Restore(context.Background(), append(reqs, other), "")
+		assert.Equal(t, "InvalidBatch", code(err))
+		_, err = deleter.Restore(context.Background(), reqs, "merge")
 		assert.Equal(t, providers.Fatal, providers.ClassOf(err))
-		_, err = deleter.Restore(context.Background(), smh.RestoreOptions{SpaceID: ".."}, ids)
+		bad := reqs[0]
+		bad.Target.SpaceID = ".."
+		_, err = deleter.Restore(context.Background(), []providers.RestoreRequest{bad}, "")
 		assert.Equal(t, "InvalidTarget", code(err))
+		assert.Equal(t, before, e.fake.RestoreCalls())
 	})
 	t.Run("token renewal", func(t *testing.T) {
 		e.fake.ExpireTokens()
-		items, err := deleter.Restore(context.Background(), smh.RestoreOptions{}, ids)
+		items, err := deleter.Restore(context.Background(), reqs, "")
 		require.NoError(t, err)
-		assert.Equal(t, []smh.RestoreOutcome{smh.Restored}, outcomes(items))
+		assert.Equal(t, []providers.RestoreOutcome{providers.Restored}, outcomes(items))
 	})
-	for _, u := range e.urls() {
-		assert.False(t, strings.Contains(u.Path, secret))
-	}
 }
 
 func TestRestoreOne(t *testing.T) {
 	e := newEnv(t, smhtest.Options{})
 	c := batchClient(t, e, smh.Config{})
 	tg := target("dir/x.mp4")
-	ids := recycle(t, c, added(e, tg))
+	reqs := recycle(t, c, added(e, tg))
 	e.fake.Add(tg)
-	assert.Equal(t, smh.RestoreConflict, c.RestoreOne(context.Background(), smh.RestoreOptions{}, ids[0]).Outcome, "default ask")
-	got := c.RestoreOne(context.Background(), smh.RestoreOptions{Conflict: smh.ConflictRename}, ids[0])
-	assert.Equal(t, smh.Restored, got.Outcome)
+	assert.Equal(t, providers.RestoreConflict, c.RestoreOne(context.Background(), reqs[0], "").Outcome, "default ask")
+	got := c.RestoreOne(context.Background(), reqs[0], providers.ConflictRename)
+	assert.Equal(t, providers.Restored, got.Outcome)
 	assert.Equal(t, "dir/x (1).mp4", got.Path)
-	assert.Equal(t, smh.RestoreNotFound, c.RestoreOne(context.Background(), smh.RestoreOptions{}, ids[0]).Outcome)
+	assert.Equal(t, providers.RestoreNotFound, c.RestoreOne(context.Background(), reqs[0], "").Outcome)
 	var single []string
 	for _, u := range e.urls() {
 		if strings.HasPrefix(u.Path, "/api/v1/recycled/") {
