@@ -40,6 +40,13 @@ func TestTargetValidate(t *testing.T) {
 		{"smh dotdot", providers.Target{Provider: "smh", Path: "foo/../bar"}, "path"},
 		{"smh control", providers.Target{Provider: "smh", Path: "foo/b\nar"}, "path"},
 		{"smh no path", providers.Target{Provider: "smh"}, "path"},
+		// Not UTF-8: JSON (the task payload) would carry U+FFFD instead, naming another file or none.
+		{"smh path not UTF-8", providers.Target{Provider: "smh", Path: "docs/caf\xe9.docx"}, "path"},
+		{"smh surrogate bytes", providers.Target{Provider: "smh", Path: "\xed\xa0\x80"}, "path"},
+		{"smh library not UTF-8", providers.Target{Provider: "smh", LibraryID: "l\xff", Path: "a"}, "library_id"},
+		{"smh user not UTF-8", providers.Target{Provider: "smh", Path: "a", UserID: "u\xff"}, "user_id"},
+		{"vod file id not UTF-8", providers.Target{Provider: "vod", FileID: "1\xff"}, "file_id"},
+		{"mss app user not UTF-8", providers.Target{Provider: "mss", FileID: "f", AppUserID: "u\xff"}, "app_user_id"},
 		{"smh with file_id", providers.Target{Provider: "smh", Path: "a", FileID: "x"}, "file_id"},
 		{"vod ok", providers.Target{Provider: "vod", FileID: "7447398156998994860", SubAppID: 1,
 			DeleteParts: []providers.DeletePart{{Type: "TranscodeFiles", Definition: 230}}}, ""},

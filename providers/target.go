@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Target names one thing to delete. It is one manifest line: the provider plus that provider's fields.
@@ -76,7 +77,7 @@ func (t Target) Validate() error {
 	switch t.Provider {
 	case MSS:
 		errs = append(errs, checkID("file_id", t.FileID, true), checkID("project_id", t.ProjectID, false))
-		if strings.ContainsFunc(t.AppUserID, func(r rune) bool { return unicode.Is(unicode.Han, r) || unicode.IsControl(r) }) {
+		if !utf8.ValidString(t.AppUserID) || strings.ContainsFunc(t.AppUserID, func(r rune) bool { return unicode.Is(unicode.Han, r) || unicode.IsControl(r) }) {
 			errs = append(errs, fieldErr("app_user_id", "must not contain Chinese or control characters"))
 		}
 		foreign("library_id", t.LibraryID != "")
@@ -89,8 +90,8 @@ func (t Target) Validate() error {
 	case SMH:
 		errs = append(errs, checkID("library_id", t.LibraryID, false), checkID("space_id", t.SpaceID, false),
 			CheckPath(t.Path))
-		if strings.ContainsFunc(t.UserID, unicode.IsControl) {
-			errs = append(errs, fieldErr("user_id", "must not contain control characters"))
+		if !utf8.ValidString(t.UserID) || strings.ContainsFunc(t.UserID, unicode.IsControl) {
+			errs = append(errs, fieldErr("user_id", "must be valid UTF-8 without control characters"))
 		}
 		foreign("file_id", t.FileID != "")
 		foreign("project_id", t.ProjectID != "")
@@ -127,6 +128,8 @@ func checkID(field, v string, required bool) error {
 		return fieldErr(field, "is required")
 	case v == "":
 		return nil
+	case !utf8.ValidString(v):
+		return fieldErr(field, "is not valid UTF-8")
 	case strings.TrimSpace(v) != v:
 		return fieldErr(field, "has leading or trailing blanks")
 	case strings.ContainsRune(v, '/'):
@@ -145,6 +148,10 @@ func checkID(field, v string, required bool) error {
 func CheckPath(p string) error {
 	if p == "" {
 		return fieldErr("path", "is required")
+	}
+	if !utf8.ValidString(p) {
+		// JSON (the task payload) would carry it as U+FFFD: a different file, or none.
+		return fieldErr("path", "is not valid UTF-8")
 	}
 	if strings.ContainsFunc(p, unicode.IsControl) {
 		return fieldErr("path", "must not contain control characters")
