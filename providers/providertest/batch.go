@@ -43,6 +43,47 @@ func (s *suite) batch(t *testing.T) {
 	t.Run("BodyCap", s.batchBodyCap)
 	t.Run("TooLarge", s.batchTooLarge)
 	t.Run("Concurrent", s.batchConcurrent)
+	if _, ok := probe.client.(providers.Restorer); ok && s.h.Recycles {
+		t.Run("Restore", s.restore)
+	}
+}
+
+// restore holds a providers.Restorer to its contract when the harness's deletes recycle: what a batch
+// recycled comes back, a second restore finds nothing, a taken path is a conflict under ask, and an
+// item without a recycle-bin id fails alone.
+func (s *suite) restore(t *testing.T) {
+	e, bd := s.batchEnv(t, Valid, 0)
+	r := bd.(providers.Restorer)
+	ts := s.targets(e, min(bd.MaxBatch(), r.MaxRestore(), 3))
+	items, err := s.delBatch(t, bd, context.Background(), ts)
+	require.NoError(t, err)
+	var reqs []providers.RestoreRequest
+	for _, it := range items {
+		require.NoError(t, it.Err)
+		reqs = append(reqs, providers.RestoreRequest{Target: it.Target, RecycledItemID: it.Result.RecycledItemID})
+	}
+	e.fake.Add(ts[0]) // its path is taken again
+	got, err := r.Restore(context.Background(), append(reqs, providers.RestoreRequest{Target: ts[0]}), providers.ConflictAsk)
+	s.record(err)
+	require.NoError(t, err)
+	require.Len(t, got, len(reqs)+1)
+	assert.Equal(t, providers.RestoreConflict, got[0].Outcome, "%v", got[0].Err)
+	for i := 1; i < len(reqs); i++ {
+		assert.Equal(t, reqs[i], got[i].Request)
+		assert.Equal(t, providers.Restored, got[i].Outcome, "%v", got[i].Err)
+		assert.True(t, e.fake.Exists(ts[i]), "a restored file is back")
+	}
+	last := got[len(reqs)]
+	assert.Equal(t, providers.RestoreFailed, last.Outcome, "a request without a recycle-bin id")
+	assert.Equal(t, providers.Fatal, providers.ClassOf(last.Err))
+
+	again, err := r.Restore(context.Background(), reqs[1:], providers.ConflictAsk)
+	require.NoError(t, err)
+	for _, it := range again {
+		s.record(it.Err)
+		assert.Equal(t, providers.RestoreNotFound, it.Outcome, "restoring twice: %v", it.Err)
+		assert.NotEqual(t, providers.Gone, providers.ClassOf(it.Err))
+	}
 }
 
 // batchEnv is an env whose client is a BatchDeleter.

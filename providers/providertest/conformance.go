@@ -61,7 +61,8 @@ type Harness struct {
 	// Target returns the i-th distinct target; the suite Adds it to the fake before deleting it.
 	Target func(i int) providers.Target
 	// Recycles is true when a delete of Target moves the file to a recycle bin (the Result says
-	// Recycled with an item id) instead of deleting it permanently.
+	// Recycled with an item id) instead of deleting it permanently. For a providers.Restorer the Valid
+	// credentials must then also be allowed to restore.
 	Recycles bool
 	// DocumentedErrors are the provider's documented error responses with their expected classes.
 	DocumentedErrors []CodeCase

@@ -135,7 +135,7 @@ func TestConformanceFixedToken(t *testing.T) {
 			return last
 		},
 		NewClient: func(t testing.TB, endpoint string, creds providertest.Credentials, timeout time.Duration) providers.Deleter {
-			grants := []string{"delete_file"}
+			grants := []string{"delete_file", "restore_recycled"} // restore_recycled for the suite's Restore check
 			if creds == providertest.Invalid {
 				grants = nil
 			}
