@@ -253,10 +253,11 @@ func (f *Fake) Exists(t providers.Target) bool {
 	return ok
 }
 
-// Calls counts the delete requests that named t, whatever their answer.
+// Calls counts the delete requests that named t, whatever their answer; a batch delete names each of
+// its paths once. Requests counts HTTP requests instead.
 func (f *Fake) Calls(t providers.Target) int { return f.calls.Of(f.normalize(t).Key()) }
 
-// TotalCalls counts every delete request that named a target.
+// TotalCalls counts every delete request that named a target (a batch counts once per path).
 func (f *Fake) TotalCalls() int { return f.calls.Total() }
 
 // TokenCalls counts requests to the token API, whatever their answer.
