@@ -24,6 +24,7 @@ type exchange struct {
 	header   http.Header
 	body     *trackedBody
 	tooLarge bool
+	location string // the Location of a redirect that was not followed
 }
 
 type exchangeKey struct{}
@@ -32,10 +33,10 @@ func withExchange(ctx context.Context, ex *exchange) context.Context {
 	return context.WithValue(ctx, exchangeKey{}, ex)
 }
 
-func (ex *exchange) record(resp *http.Response) {
+func (ex *exchange) record(resp *http.Response, location string) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
-	ex.status, ex.header = resp.StatusCode, resp.Header
+	ex.status, ex.header, ex.location = resp.StatusCode, resp.Header, location
 	ex.body = &trackedBody{rc: resp.Body, ex: ex}
 	resp.Body = ex.body
 }
@@ -81,14 +82,30 @@ func (b *trackedBody) Close() error {
 	return b.closeE
 }
 
-// recordingTransport records each response into the exchange of its request's context.
+// redirectLocation returns the exchange's unfollowed redirect target ("" when there was none).
+func (ex *exchange) redirectLocation() string {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return ex.location
+}
+
+// recordingTransport records each response into the exchange of its request's context, and keeps the
+// SDK's http.Client from following redirects: the SDK owns that client (we can only set its
+// transport), and net/http follows a 3xx only when it has a Location, so the Location is taken off
+// and kept in the exchange. A signed request must never be replayed to another URL (MSS and SMH
+// refuse redirects the same way, through CheckRedirect).
 type recordingTransport struct{ next http.RoundTripper }
 
 func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
 	if err == nil {
+		location := ""
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			location = resp.Header.Get("Location")
+			resp.Header.Del("Location")
+		}
 		if ex, ok := req.Context().Value(exchangeKey{}).(*exchange); ok {
-			ex.record(resp)
+			ex.record(resp, location)
 		}
 	}
 	return resp, err
@@ -141,7 +158,8 @@ func (b *decodedBody) Read(p []byte) (int, error) {
 
 func (b *decodedBody) Close() error { return b.raw.Close() }
 
-// newTransport stacks, from the SDK down: recording, the 1 MiB body cap, decompression, base.
+// newTransport stacks, from the SDK down: recording (and refusing redirects), the 1 MiB body cap,
+// decompression, base.
 func newTransport(base http.RoundTripper) http.RoundTripper {
 	return recordingTransport{next: providers.CappedTransport(decodingTransport{next: base})}
 }

@@ -279,6 +279,11 @@ func (c *Client) classify(ctx context.Context, ex *exchange, err error) error {
 		}
 		return pe.Bound()
 	}
+	if loc := ex.redirectLocation(); loc != "" {
+		// A redirect means the endpoint is wrong (we never follow one): retrying cannot help.
+		return &providers.Error{Provider: providers.VOD, HTTPStatus: status, Class: providers.Fatal, Code: "UnexpectedRedirect",
+			Message: "endpoint redirects to " + providers.Redact(providers.RedactURL(loc), c.secrets...) + "; configure the final host"}
+	}
 	if status == 0 || ctx.Err() != nil {
 		cause := err
 		if isSDK && sdkErr.Unwrap() != nil {

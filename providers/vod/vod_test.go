@@ -552,3 +552,36 @@ func ExampleNew() {
 	fmt.Println(c.Provider())
 	// Output: vod
 }
+
+// The SDK's own http.Client would follow a 302 with the signed request; reaper's transport refuses.
+func TestRedirectNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int64
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				elsewhere.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, `{"Response":{"RequestId":"followed"}}`)
+			}))
+			defer other.Close()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/" {
+					elsewhere.Add(1)
+				}
+				http.Redirect(w, r, other.URL+"/elsewhere?token=s3cret-in-query", status)
+			}))
+			defer srv.Close()
+			c := newClient(t, vod.Config{Endpoint: srv.URL})
+			res, err := c.Delete(context.Background(), fileTarget(1))
+			pe, ok := providers.AsError(err)
+			require.True(t, ok, "%v (result %+v)", err, res)
+			assert.Equal(t, providers.Fatal, pe.Class)
+			assert.Equal(t, "UnexpectedRedirect", pe.Code)
+			assert.Equal(t, status, pe.HTTPStatus)
+			assert.Contains(t, pe.Message, "endpoint redirects to "+other.URL+"/elsewhere")
+			assert.NotContains(t, err.Error(), "s3cret-in-query")
+			assert.NotContains(t, err.Error(), secretKey)
+			assert.Zero(t, elsewhere.Load(), "the signed request was sent elsewhere")
+		})
+	}
+}
