@@ -49,6 +49,7 @@ func commands() []command {
 		{"report", "one row per target of a batch, as JSONL or CSV", runReport},
 		{"retry", "re-enqueue a batch's failed targets as a new batch, or (--now) run its parked tasks now", runRetry},
 		{"cancel", "stop a batch: queued tasks are removed and recorded cancelled", runCancel},
+		{"reconcile", "check that a batch's counts add up: requeue tasks stranded without a lease; with --manifest, re-enqueue targets lost from Redis", runReconcile},
 		{"pause", "hold one provider's queue (e.g. while its credentials rotate)", runPause},
 		{"resume", "release a paused provider queue", runResume},
 		{"serve", "run the HTTP producer API (POST /v1/batches ...) on api.listen until SIGINT/SIGTERM", runServe},

@@ -52,7 +52,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			return json.NewEncoder(e.stdout).Encode(st)
 		}
 		writeBatch(e.stdout, b, parked)
-		return nil
+		return writeDiscrepancy(ctx, e.stdout, p.Admin, b)
 	}
 
 	queues, err := p.Admin.Queues()
