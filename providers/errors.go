@@ -120,12 +120,12 @@ func Cut(s string, max int) string {
 }
 
 // Bound cuts e's provider-controlled text to MaxMessageBytes (message) and MaxCodeBytes (code,
-// request id) and returns e. Every provider's error parser calls it on what it returns, after
-// classifying on the full code.
+// request id), replacing invalid UTF-8 (headers may carry any byte) with U+FFFD, and returns e. Every
+// provider's error parser calls it on what it returns, after classifying on the full code.
 func (e *Error) Bound() *Error {
-	e.Code = Cut(e.Code, MaxCodeBytes)
-	e.RequestID = Cut(e.RequestID, MaxCodeBytes)
-	e.Message = Cut(e.Message, MaxMessageBytes)
+	e.Code = Cut(strings.ToValidUTF8(e.Code, "\uFFFD"), MaxCodeBytes)
+	e.RequestID = Cut(strings.ToValidUTF8(e.RequestID, "\uFFFD"), MaxCodeBytes)
+	e.Message = Cut(strings.ToValidUTF8(e.Message, "\uFFFD"), MaxMessageBytes)
 	return e
 }
 

@@ -272,6 +272,8 @@ func (c *Client) responseError(resp *http.Response, body []byte, readErr error) 
 	if pe.Class == providers.Throttled {
 		pe.RetryAfter = providers.ParseRetryAfter(resp.Header, c.now())
 	}
+	// A gateway may echo the token (it is sent with every request) in any field, not only the message.
+	pe.Code, pe.RequestID = providers.Redact(pe.Code, c.sk, c.token), providers.Redact(pe.RequestID, c.sk, c.token)
 	return pe.Bound()
 }
 

@@ -269,9 +269,9 @@ func (c *Client) classify(ctx context.Context, ex *exchange, err error) error {
 		pe := &providers.Error{
 			Provider:   providers.VOD,
 			HTTPStatus: status,
-			Code:       sdkErr.Code,
+			Code:       providers.Redact(sdkErr.Code, c.secrets...),
 			Message:    providers.Redact(sdkErr.Message, c.secrets...),
-			RequestID:  sdkErr.RequestId,
+			RequestID:  providers.Redact(sdkErr.RequestId, c.secrets...),
 			Class:      c.table.Classify(status, sdkErr.Code),
 		}
 		if pe.Class == providers.Throttled {
@@ -295,7 +295,7 @@ func (c *Client) classify(ctx context.Context, ex *exchange, err error) error {
 	}
 	pe := &providers.Error{Provider: providers.VOD, HTTPStatus: status, Class: c.table.Classify(status, "")}
 	if isSDK {
-		pe.Code, pe.Message = sdkErr.Code, brief(providers.Redact(sdkErr.Message, c.secrets...))
+		pe.Code, pe.Message = providers.Redact(sdkErr.Code, c.secrets...), brief(providers.Redact(sdkErr.Message, c.secrets...))
 	} else {
 		pe.Message = brief(providers.Redact(err.Error(), c.secrets...))
 	}

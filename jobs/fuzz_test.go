@@ -1,0 +1,93 @@
+package jobs_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/providers"
+)
+
+// FuzzDecodeLine: no manifest line panics the decoder, and an accepted line means one target only:
+// encoding it and decoding that again gives the same target, with nothing JSON invented (every string
+// valid UTF-8, no U+FFFD the line did not spell out).
+func FuzzDecodeLine(f *testing.F) {
+	for _, s := range []string{
+		`{"provider":"mss","file_id":"24bad716-87b1-45e5-8912-6102f7693265","project_id":"p","app_user_id":"u"}`,
+		`{"provider":"smh","library_id":"smhxxx","space_id":"-","path":"foo/bar2/file.docx","permanent":false}`,
+		`{"provider":"vod","file_id":"7447398156998994860","sub_app_id":1,"delete_parts":[{"type":"TranscodeFiles","definition":230}]}`,
+		`{"provider":"smh","path":"docs/\ud83d\ude00.docx"}`,
+		"{\"provider\":\"smh\",\"path\":\"docs/caf\xe9.docx\"}",
+		`{"provider":"smh","path":"docs/caf\ud800.docx"}`,
+		`{"provider":"vod","file_id":"keep-me","file_id":"delete-me"}`,
+		`{"provider":"vod","FILE_ID":"1"}`,
+		`{"provider":"vod","file_id":"1"}}`,
+		`{"provider":"vod","file_id":"1","delete_parts":{"type":"x"}}`,
+		`{"provider":"vod","file_id":"1","delete_parts":[{"Type":"OriginalFiles","type":"OriginalFiles"}]}`,
+		`[{"provider":"vod"}]`,
+		`null`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		tg, err := jobs.DecodeLine(line)
+		if err != nil {
+			return
+		}
+		checkDecoded(t, line, tg)
+		again, err := json.Marshal(tg)
+		require.NoError(t, err)
+		tg2, err := jobs.DecodeLine(again)
+		require.NoError(t, err, "re-encoded %s", again)
+		require.Equal(t, tg, tg2)
+	})
+}
+
+// FuzzDecodePayload: no task body panics the worker's decoder, and an accepted body re-encodes to
+// the same payload.
+func FuzzDecodePayload(f *testing.F) {
+	for _, s := range []string{
+		`{"v":1,"batch":"20261121T124500Z-3fa2c1d0","eid":"e1","target":{"provider":"vod","file_id":"1","sub_app_id":3}}`,
+		`{"v":1,"batch":"b","eid":"e","target":{"provider":"smh","library_id":"l","space_id":"-","path":"a/b c?.mp4","permanent":true}}`,
+		`{"v":1,"batch":"b","eid":"e","target":{"provider":"mss","file_id":"f","project_id":"p"}}`,
+		`{"v":1,"batch":"b","eid":"e","target":{"provider":"vod","file_id":"keep","file_id":"delete"}}`,
+		`{"v":2,"batch":"b","eid":"e","target":{"provider":"vod","file_id":"1"}}`,
+		`{"V":1,"batch":"b","eid":"e","target":{"provider":"vod","file_id":"1"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := jobs.DecodePayload(body)
+		if err != nil {
+			require.ErrorIs(t, err, jobs.ErrInvalidPayload)
+			return
+		}
+		checkDecoded(t, body, p.Target)
+		again, err := jobs.EncodePayload(p)
+		require.NoError(t, err)
+		p2, err := jobs.DecodePayload(again)
+		require.NoError(t, err, "re-encoded %s", again)
+		require.Equal(t, p, p2)
+	})
+}
+
+// checkDecoded fails when a decoded target holds text the raw JSON did not: invalid UTF-8, or a
+// U+FFFD that is neither in the input nor escaped there.
+func checkDecoded(t *testing.T, raw []byte, tg providers.Target) {
+	t.Helper()
+	fields := []string{string(tg.Provider), tg.FileID, tg.ProjectID, tg.AppUserID, tg.LibraryID, tg.SpaceID, tg.Path, tg.UserID}
+	for _, p := range tg.DeleteParts {
+		fields = append(fields, p.Type)
+	}
+	spelled := bytes.Contains(raw, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`))
+	for _, s := range fields {
+		require.True(t, utf8.ValidString(s), "%q", s)
+		if !spelled {
+			require.NotContains(t, s, "\uFFFD", "U+FFFD invented from %q", raw)
+		}
+	}
+}
