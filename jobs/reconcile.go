@@ -563,7 +563,8 @@ type SweepReport struct {
 // sweepPage is how many batch ids a sweep reads from the batches index at a time.
 const sweepPage = 500
 
-// Sweep is reconcile without a manifest over every open batch (from the batches index, not done):
+// Sweep is reconcile without a manifest over every open batch (from the batches index, not done;
+// batches past retention are dropped from the index):
 // it requeues tasks stranded in active without a lease, keeps open batches from expiring (KeepOpen),
 // and records each batch's finding for status. The scheduler's leader runs it every
 // scheduler.reconcile_interval. The queues are read once for all batches, and not at all when every
@@ -583,10 +584,20 @@ func (a *Admin) Sweep(ctx context.Context, o SweepOptions) (SweepReport, error) 
 		if err != nil {
 			return rep, err
 		}
+		var expired []any
 		for i, c := range cs {
-			if c.exists && !c.done() {
+			switch {
+			case !c.exists:
+				expired = append(expired, ids[i]) // past retention (the index entry is added after the batch)
+			case !c.done():
 				open[ids[i]] = c
 			}
+		}
+		if len(expired) > 0 {
+			if err := a.store.rdb.ZRem(ctx, batchesKey, expired...).Err(); err != nil {
+				return rep, fmt.Errorf("sweep: %w", err)
+			}
+			start -= int64(len(expired)) // the ids after them moved down
 		}
 		if len(ids) < sweepPage {
 			break
