@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -218,80 +217,56 @@ func TestDiscrepancyWhenQueuesAreEmpty(t *testing.T) {
 	assert.True(t, f.At.IsZero(), "never reconciled")
 }
 
-// faultHook fails the nth call of one Redis command (pipelines included) while armed: before sending it
-// (the command never ran) or after (it ran, its reply is lost).
-type faultHook struct {
-	mu     sync.Mutex
-	armed  bool
-	name   string
-	nth    int
-	after  bool
-	seen   map[string]int
-	fired  bool
-	record bool
+// callRecorder counts, per command name, the calls (a pipeline once per name it holds) made while on:
+// the places a reconcile touches Redis, for the fault matrix to fail each in turn.
+type callRecorder struct {
+	mu    sync.Mutex
+	on    bool
+	calls map[string]int
 }
 
-var errInjected = errors.New("injected fault")
-
-func (h *faultHook) hit(name string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.armed {
-		return false
+func (r *callRecorder) note(cmds []redis.Cmder) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.on {
+		return
 	}
-	h.seen[name]++
-	if !h.record && !h.fired && name == h.name && h.seen[name] == h.nth {
-		h.fired = true
-		return true
+	seen := map[string]bool{}
+	for _, c := range cmds {
+		if n := c.Name(); !seen[n] {
+			seen[n] = true
+			r.calls[n]++
+		}
 	}
-	return false
 }
 
-func (h *faultHook) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
-}
+func (r *callRecorder) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (h *faultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (r *callRecorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if !h.hit(cmd.Name()) {
-			return next(ctx, cmd)
-		}
-		if h.after {
-			_ = next(ctx, cmd)
-		}
-		cmd.SetErr(errInjected)
-		return errInjected
+		r.note([]redis.Cmder{cmd})
+		return next(ctx, cmd)
 	}
 }
 
-func (h *faultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (r *callRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		fail := false
-		for _, c := range cmds {
-			fail = h.hit(c.Name()) || fail
-		}
-		if !fail {
-			return next(ctx, cmds)
-		}
-		if h.after {
-			_ = next(ctx, cmds)
-		}
-		for _, c := range cmds {
-			c.SetErr(errInjected)
-		}
-		return errInjected
+		r.note(cmds)
+		return next(ctx, cmds)
 	}
 }
 
-// One injected failure on each Redis call a reconcile with a manifest makes (before the call, and
-// after it with the reply lost): the run fails or not, a second run brings the batch to the right
+// One injected failure (jobstest.FaultHook) on each Redis call a reconcile with a manifest makes
+// (failed before the call, and dropped after it ran): the run fails or not, a second run brings the batch to the right
 // counts, and every target ends with exactly one outcome.
 func TestReconcileSurvivesAFailedRedisCall(t *testing.T) {
 	l := startLive(t, nil)
 	ctx := context.Background()
 	rdb := l.redis.Client()
-	hook := &faultHook{seen: map[string]int{}}
-	rdb.AddHook(hook)
+	rec := &callRecorder{calls: map[string]int{}}
+	faults := jobstest.NewFaultHook()
+	rdb.AddHook(rec)
+	rdb.AddHook(faults)
 	p := jobs.FromConfig(l.cfg, rdb)
 
 	n := 0
@@ -321,18 +296,18 @@ func TestReconcileSurvivesAFailedRedisCall(t *testing.T) {
 
 	// A clean run, recording which calls a reconcile makes.
 	batch, ts := setup()
-	hook.mu.Lock()
-	hook.armed, hook.record = true, true
-	hook.mu.Unlock()
+	rec.mu.Lock()
+	rec.on = true
+	rec.mu.Unlock()
 	rep, err := reconcile(batch, ts)
 	require.NoError(t, err)
 	require.True(t, rep.AddsUp(), "%+v", rep)
 	require.Equal(t, 3, rep.Reenqueued)
 	require.Equal(t, 1, rep.Requeued)
-	hook.mu.Lock()
-	calls := hook.seen
-	hook.armed, hook.record = false, false
-	hook.mu.Unlock()
+	rec.mu.Lock()
+	calls := rec.calls
+	rec.on = false
+	rec.mu.Unlock()
 	batches := map[string][]providers.Target{batch: ts}
 
 	cases := 0
@@ -341,23 +316,24 @@ func TestReconcileSurvivesAFailedRedisCall(t *testing.T) {
 			for _, after := range []bool{false, true} {
 				batch, ts := setup()
 				batches[batch] = ts
-				hook.mu.Lock()
-				hook.armed, hook.name, hook.nth, hook.after, hook.fired, hook.seen = true, name, nth, after, false, map[string]int{}
-				hook.mu.Unlock()
+				label := fmt.Sprintf("%s #%d", name, nth)
+				if after {
+					faults.DropNth(label, jobstest.Command(name), nth)
+				} else {
+					faults.FailNth(label, jobstest.Command(name), nth)
+				}
 				_, err := reconcile(batch, ts)
-				hook.mu.Lock()
-				fired := hook.fired
-				hook.armed = false
-				hook.mu.Unlock()
+				fired := faults.Fired()
+				faults.Reset()
 				if err != nil {
-					require.ErrorContains(t, err, errInjected.Error(), "%s #%d after=%v", name, nth, after) // asynq flattens errors
+					require.ErrorContains(t, err, "injected Redis fault", "%s after=%v", label, after) // asynq flattens errors
 				}
 				rep, err := reconcile(batch, ts)
 				require.NoError(t, err)
-				assert.True(t, rep.AddsUp(), "%s #%d after=%v (fired %v): %+v", name, nth, after, fired, rep)
+				assert.True(t, rep.AddsUp(), "%s after=%v (fired %v): %+v", label, after, fired, rep)
 				b, err := p.Store.Batch(ctx, batch)
 				require.NoError(t, err)
-				assert.Equal(t, int64(9), b.Total, "%s #%d after=%v", name, nth, after)
+				assert.Equal(t, int64(9), b.Total, "%s after=%v", label, after)
 				assert.True(t, b.Sealed)
 				cases++
 			}
