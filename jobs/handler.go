@@ -138,7 +138,32 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) (err error)
 	return h.process(ctx, log, p)
 }
 
+// process runs attempts until one ends the task or asks for a wait longer than the handler waits in
+// place (HandlerOptions.MaxWait): a short backoff or throttle is waited out here, holding the slot,
+// instead of a round trip through asynq's retry set, which comes back only at the forwarder's next
+// poll and, if its own write fails, only after asynq's lease recovery a minute or two later.
 func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) error {
+	for {
+		err := h.attempt(ctx, log, p)
+		var rs *RescheduleError
+		if !errors.As(err, &rs) || rs.After > h.maxWait || rs.Reason == "parked" {
+			return err
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < rs.After+h.persist {
+			return err // not enough of the task's time left to wait and still record what happens
+		}
+		t := time.NewTimer(rs.After)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// attempt is one try: cancel check, breaker, rate limit, provider call, decision.
+func (h *Handler) attempt(ctx context.Context, log *slog.Logger, p Payload) error {
 	t := p.Target
 	rec := Record{Batch: p.Batch, Provider: t.Provider, Key: t.Key(), EnqueueID: p.EnqueueID, Target: t}
 	// No per-task "already recorded?" read: a re-run after a crash, or a second line for the same

@@ -141,6 +141,14 @@ func (h *FaultHook) take(cmds []redis.Cmder) *fault {
 	return nil
 }
 
+// rearm makes a fault that fired without effect fire on the next matching call.
+func (h *FaultHook) rearm(f *fault) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f.fired = false
+	f.seen--
+}
+
 func (f *fault) err() error {
 	if f.drop {
 		return errDropped{}
@@ -159,7 +167,10 @@ func (h *FaultHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return next(ctx, cmd)
 		}
 		if f.drop {
-			_ = next(ctx, cmd)
+			if err := next(ctx, cmd); err != nil {
+				h.rearm(f) // Redis answered an error (NOSCRIPT, say): nothing ran, nothing to drop
+				return err
+			}
 		}
 		err := f.err()
 		cmd.SetErr(err)
@@ -175,7 +186,10 @@ func (h *FaultHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 			return next(ctx, cmds)
 		}
 		if f.drop {
-			_ = next(ctx, cmds)
+			if err := next(ctx, cmds); err != nil {
+				h.rearm(f)
+				return err
+			}
 		}
 		err := f.err()
 		for _, c := range cmds {

@@ -1,0 +1,243 @@
+package jobs_test
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/jobstest"
+	"github.com/reaper-media/reaper/providers"
+	"github.com/reaper-media/reaper/providers/faults"
+)
+
+// asynqScript matches runs of asynq's own scripts on a provider queue whose keys include every part.
+func asynqScript(parts ...string) jobstest.Match {
+	return func(cmd redis.Cmder) bool {
+		if n := strings.ToLower(cmd.Name()); n != "evalsha" && n != "eval" {
+			return false
+		}
+		var keys []string
+		for _, a := range cmd.Args()[1:] {
+			if s, ok := a.(string); ok && strings.HasPrefix(s, "asynq:{reaper-") {
+				keys = append(keys, s)
+			}
+		}
+		for _, p := range parts {
+			found := false
+			for _, k := range keys {
+				if strings.Contains(k, p) {
+					found = true
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// not is m's complement, within the commands base matches.
+func butNot(base, m jobstest.Match) jobstest.Match {
+	return func(cmd redis.Cmder) bool { return base(cmd) && !m(cmd) }
+}
+
+// faultRow is one row of the fault-injection matrix: a Redis call on the task path, the fault injected
+// into it, and what must come out anyway.
+type faultRow struct {
+	site  string
+	drop  bool // the call runs and its reply is lost; otherwise it never reaches Redis
+	match jobstest.Match
+	nth   int // which matching call after the batch is submitted
+	times int // how many consecutive matching calls fail (default 1)
+	// provider is where the target lives; transient makes the provider answer 500 this many times first.
+	provider  providers.Name
+	transient int
+	want      jobs.Outcome
+	wantCalls int
+	// viaAsynq turns waiting in place off, so a retry goes through asynq's retry set (and its write).
+	viaAsynq bool
+	// within bounds the wait for the outcome (default 30 s).
+	within time.Duration
+}
+
+var (
+	finishScript = jobstest.Script(jobs.FinishScriptSHA)
+	noteScript   = jobstest.Script(jobs.NoteScriptSHA)
+	asynqDone    = butNot(asynqScript(":active", ":processed:"), asynqScript(":failed:"))
+	asynqRetry   = asynqScript(":active", ":retry", ":failed:")
+)
+
+func faultMatrix() []faultRow {
+	return []faultRow{
+		{site: "cancel check (HEXISTS)", match: jobstest.Command("hexists").KeyContains("reaper:batch:"), provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
+		{site: "cancel check (HEXISTS), twice", match: jobstest.Command("hexists").KeyContains("reaper:batch:"), times: 2, provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
+		{site: "rate limiter (redis_rate script)", match: jobstest.Command("evalsha").KeyContains("rate:reaper:"), provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
+		{site: "finish script", match: finishScript, provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
+		{site: "finish script", drop: true, match: finishScript, provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
+		{site: "finish script, 5 times", match: finishScript, times: 5, provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
+		{site: "finish script (recycle bin)", match: finishScript, provider: providers.SMH, want: jobs.Recycled, wantCalls: 1},
+		{site: "finish script (recycle bin)", drop: true, match: finishScript, provider: providers.SMH, want: jobs.Recycled, wantCalls: 1},
+		{site: "asynq done", match: asynqDone, provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
+		{site: "asynq done", drop: true, match: asynqDone, provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
+		{site: "attempt note after a 500", match: noteScript, provider: providers.MSS, transient: 1, want: jobs.Deleted, wantCalls: 2},
+		{site: "attempt note after a 500", drop: true, match: noteScript, provider: providers.MSS, transient: 1, want: jobs.Deleted, wantCalls: 2},
+		// asynq's own retry write failing leaves the task active until asynq's lease recovery (30 s of
+		// lease, 30 s of clock-skew margin, a one-minute recoverer tick): slow, but the budget is intact.
+		{site: "asynq retry after a 500", match: asynqRetry, provider: providers.MSS, transient: 1, want: jobs.Deleted, wantCalls: 2,
+			viaAsynq: true, within: 3 * time.Minute},
+		{site: "asynq retry after a 500", drop: true, match: asynqRetry, provider: providers.MSS, transient: 1, want: jobs.Deleted, wantCalls: 2,
+			viaAsynq: true},
+		{site: "cancel check before the last attempt", match: jobstest.Command("hexists").KeyContains("reaper:batch:"), nth: 2, times: 2,
+			provider: providers.MSS, transient: 10, want: jobs.Failed, wantCalls: 3},
+		{site: "attempt note of the last attempt", match: noteScript, nth: 3, provider: providers.MSS, transient: 10, want: jobs.Failed, wantCalls: 3},
+		{site: "attempt note of the last attempt", drop: true, match: noteScript, nth: 3, provider: providers.MSS, transient: 10, want: jobs.Failed, wantCalls: 3},
+		{site: "finish script after the budget", match: finishScript, provider: providers.MSS, transient: 10, want: jobs.Failed, wantCalls: 3},
+	}
+}
+
+func (r faultRow) name() string {
+	kind := "fail"
+	if r.drop {
+		kind = "drop"
+	}
+	return fmt.Sprintf("%s %s", kind, r.site)
+}
+
+// Every Redis call on the task path, failed or dropped once: every target still ends in exactly one
+// outcome, the right one (deleted or recycled with its item id for a file that was deleted, never
+// already_gone), and Redis trouble spends no provider calls: max_attempts 3 means at most 3 calls.
+func TestRedisFaultMatrix(t *testing.T) {
+	for _, row := range faultMatrix() {
+		t.Run(row.name(), func(t *testing.T) {
+			l := startLive(t, func(c *config.Config) {
+				c.Retry.MaxAttempts = 3
+				c.Retry.BaseDelay, c.Retry.MaxDelay = 10*time.Millisecond, 50*time.Millisecond
+				c.Breaker.ConsecutiveFailures = 1000
+				c.Breaker.FailureRatio = 0
+				if row.viaAsynq {
+					c.Worker.RateLimitMaxWait = 0
+				}
+			})
+			hook := jobstest.NewFaultHook()
+			l.p.Redis.AddHook(hook)
+			tg := l.stack.Targets(1, 0)[slicesIndex(row.provider)]
+			if row.transient > 0 {
+				l.stack.Faults(row.provider).FailNext(row.transient, faults.Fault{Status: 500, Code: transientCode(row.provider), Message: "Internal Error"})
+			}
+			nth := max(1, row.nth)
+			for i := range max(1, row.times) {
+				label := fmt.Sprintf("%s #%d", row.site, nth+i)
+				if row.drop {
+					hook.DropNth(label, row.match, nth)
+				} else {
+					hook.FailNth(label, row.match, nth)
+				}
+				nth = 1 // the following faults fire on the calls right after
+			}
+			l.startWorker(t)
+			batch := l.submit(t, tg)
+			b := waitDoneWithin(t, l.p.Store, batch, cmp.Or(row.within, 30*time.Second))
+
+			assert.Len(t, hook.Fired(), max(1, row.times), "the fault fired")
+			assert.Equal(t, int64(1), b.Total)
+			assert.Equal(t, int64(1), b.Terminal, "exactly one outcome")
+			assert.Equal(t, int64(1), b.Counts[row.want], "counted as %s: %v", row.want, b.Counts)
+			rec := l.record(t, batch, tg)
+			assert.Equal(t, row.want, rec.Outcome, "code %s message %s", rec.Code, rec.Message)
+			calls := l.stack.Fake(row.provider).Calls(tg)
+			assert.Equal(t, row.wantCalls, calls, "provider calls")
+			assert.LessOrEqual(t, calls, 3, "never more than retry.max_attempts")
+			assert.Equal(t, calls, rec.Attempts, "every call counted once")
+			if row.want == jobs.Recycled {
+				assert.Positive(t, rec.RecycledItemID, "the recycle-bin id that restores it")
+			}
+			if row.want == jobs.Deleted || row.want == jobs.Recycled {
+				assert.False(t, l.stack.Fake(row.provider).Exists(tg))
+			}
+		})
+	}
+}
+
+func slicesIndex(n providers.Name) int {
+	for i, m := range providers.Names {
+		if m == n {
+			return i
+		}
+	}
+	panic("unknown provider " + string(n))
+}
+
+func transientCode(n providers.Name) string {
+	switch n {
+	case providers.MSS:
+		return "MSS.00000004"
+	case providers.VOD:
+		return "InternalError"
+	}
+	return "InternalError"
+}
+
+// A deletion replaces what was recorded without it (a re-run's already_gone, a racing cancel) for the
+// same enqueue; nothing else replaces a record, and the counters stay right.
+func TestFinishLetsADeletionReplaceAReRunsRecord(t *testing.T) {
+	store := jobs.NewStore(jobstest.StartRedis(t).Client(), jobs.StoreOptions{})
+	ctx := context.Background()
+	require.NoError(t, store.CreateBatch(ctx, jobs.BatchMeta{ID: "b"}))
+	rec := func(key, eid string, o jobs.Outcome) jobs.Record {
+		return jobs.Record{Batch: "b", Provider: providers.SMH, Key: key, EnqueueID: eid, Outcome: o, RecycledItemID: 42}
+	}
+	finish := func(r jobs.Record) bool {
+		wrote, err := store.Finish(ctx, r, true)
+		require.NoError(t, err)
+		return wrote
+	}
+	require.NoError(t, store.AddCounts(ctx, "b", 5, 0))
+
+	assert.True(t, finish(rec("gone-then-recycled", "e1", jobs.AlreadyGone)))
+	assert.True(t, finish(rec("gone-then-recycled", "e1", jobs.Recycled)), "the deletion that happened wins")
+	assert.True(t, finish(rec("cancel-then-deleted", "e2", jobs.Cancelled)))
+	assert.True(t, finish(rec("cancel-then-deleted", "e2", jobs.Deleted)))
+	assert.True(t, finish(rec("deleted-then-gone", "e3", jobs.Deleted)))
+	assert.False(t, finish(rec("deleted-then-gone", "e3", jobs.AlreadyGone)), "a re-run never downgrades")
+	assert.True(t, finish(rec("failed-then-deleted", "e4", jobs.Failed)))
+	assert.False(t, finish(rec("failed-then-deleted", "e4", jobs.Deleted)), "failed stands: it was recorded after its calls")
+	assert.True(t, finish(rec("other-enqueue", "e5", jobs.AlreadyGone)))
+	assert.False(t, finish(rec("other-enqueue", "e6", jobs.Deleted)), "another enqueue of the target is a duplicate")
+
+	b, err := store.Batch(ctx, "b")
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), b.Total, "the duplicate left the total")
+	assert.Equal(t, int64(5), b.Terminal)
+	assert.Equal(t, map[jobs.Outcome]int64{jobs.Recycled: 1, jobs.Deleted: 2, jobs.AlreadyGone: 1, jobs.Failed: 1,
+		jobs.Cancelled: 0, jobs.DryRun: 0}, b.Counts)
+	r, ok, err := store.Record(ctx, "b", "gone-then-recycled")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, jobs.Recycled, r.Outcome)
+	assert.Equal(t, int64(42), r.RecycledItemID)
+	assert.Equal(t, 2, r.Attempts, "both runs' calls")
+}
+
+// A late outcome for a batch that has expired writes nothing: it must not recreate a partial batch that
+// can never complete.
+func TestFinishForAnExpiredBatchRecreatesNothing(t *testing.T) {
+	r := jobstest.StartRedis(t)
+	rdb := r.Client()
+	store := jobs.NewStore(rdb, jobs.StoreOptions{})
+	ctx := context.Background()
+	_, err := store.Finish(ctx, jobs.Record{Batch: "gone", Provider: providers.MSS, Key: "k", EnqueueID: "e", Outcome: jobs.Deleted}, true)
+	require.ErrorIs(t, err, jobs.ErrNoBatch)
+	n, err := rdb.Exists(ctx, "reaper:batch:gone", "reaper:batch:gone:out").Result()
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}
