@@ -241,3 +241,99 @@ func TestFinishForAnExpiredBatchRecreatesNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n)
 }
+
+// Cancel, with one fault in each of its Redis calls: run again after an error (as an operator would),
+// every target of the batch ends cancelled exactly once, and no provider call is made.
+func TestCancelFaultMatrix(t *testing.T) {
+	rows := []struct {
+		site  string
+		drop  bool
+		match jobstest.Match
+		nth   int
+	}{
+		{"cancelled flag (HSETNX)", false, jobstest.Command("hsetnx").KeyContains("reaper:batch:"), 1},
+		{"reading the queue (asynq)", false, asynqScript(":pending"), 1},
+		{"cancelled record (finish script)", false, finishScript, 2},
+		{"cancelled record (finish script)", true, finishScript, 2},
+		{"removing the task (asynq)", false, asynqScript(":t:", ":groups"), 2},
+		{"removing the task (asynq)", true, asynqScript(":t:", ":groups"), 2},
+	}
+	for _, row := range rows {
+		name := "fail " + row.site
+		if row.drop {
+			name = "drop " + row.site
+		}
+		t.Run(name, func(t *testing.T) {
+			l := startLive(t, nil)
+			targets := l.stack.Targets(3, 0)
+			batch := l.submit(t, targets...)
+			hook := jobstest.NewFaultHook()
+			l.p.Redis.AddHook(hook)
+			if row.drop {
+				hook.DropNth(row.site, row.match, row.nth)
+			} else {
+				hook.FailNth(row.site, row.match, row.nth)
+			}
+			ctx := context.Background()
+			removed, err := l.p.Admin.Cancel(ctx, batch)
+			if err != nil {
+				again, err := l.p.Admin.Cancel(ctx, batch)
+				require.NoError(t, err, "cancel again after %v", err)
+				removed += again
+			}
+			assert.Equal(t, []string{row.site}, hook.Fired())
+			assert.LessOrEqual(t, removed, len(targets))
+			l.startWorker(t) // whatever cancel left queued meets the cancelled flag
+			b := waitDone(t, l.p.Store, batch)
+			assert.Equal(t, int64(len(targets)), b.Terminal)
+			assert.Equal(t, int64(len(targets)), b.Counts[jobs.Cancelled], "%v", b.Counts)
+			for _, tg := range targets {
+				assert.Zero(t, l.stack.Fake(tg.Provider).Calls(tg), "a cancelled target is never called")
+				assert.True(t, l.stack.Fake(tg.Provider).Exists(tg))
+			}
+		})
+	}
+}
+
+// Parking, with one fault in each of its Redis calls: the task is parked once, for the night, having
+// used exactly retry.max_attempts calls, and succeeds there.
+func TestParkFaultMatrix(t *testing.T) {
+	rows := []struct {
+		site  string
+		match jobstest.Match
+	}{
+		{"reading the park state (HMGET)", jobstest.Command("hmget").KeyContains(":try")},
+		{"taking a slot (INCR)", jobstest.Command("incr").KeyContains("reaper:overnight:")},
+		{"saving the park state (MULTI/EXEC)", jobstest.Command("zadd").KeyContains(":parked")},
+	}
+	for _, row := range rows {
+		t.Run("fail "+row.site, func(t *testing.T) {
+			sh := shanghai(t)
+			y, m, d := time.Now().In(sh).Date()
+			day, night := time.Date(y, m, d, 9, 0, 0, 0, sh), time.Date(y, m, d+1, 1, 0, 0, 0, sh)
+			clk := faults.NewClock(day)
+			l := overnightLive(t, 2, clk)
+			l.stack.Faults(providers.MSS).SetOutage(day, night)
+			hook := jobstest.NewFaultHook()
+			l.p.Redis.AddHook(hook)
+			hook.FailNth(row.site, row.match, 1)
+			tg := providers.Target{Provider: providers.MSS, ProjectID: l.stack.Creds.MSSProject, FileID: "park-me"}
+			l.stack.MSS.Add(tg)
+			batch := l.submit(t, tg)
+			require.Eventually(t, func() bool { return l.parked(t, batch).Count == 1 && l.retrying(t) == 1 },
+				30*time.Second, 20*time.Millisecond, "parked")
+			assert.Equal(t, []string{row.site}, hook.Fired())
+			assert.Equal(t, 2, l.stack.MSS.Calls(tg), "retry.max_attempts calls, none spent by Redis")
+			p := l.parked(t, batch)
+			assert.False(t, p.Next.Before(night), "parked for the night, next attempt %s", p.Next.In(sh))
+
+			clk.Set(night.Add(time.Hour))
+			n, err := l.p.Admin.RunParked(context.Background(), batch)
+			require.NoError(t, err)
+			assert.Equal(t, 1, n)
+			b := waitDone(t, l.p.Store, batch)
+			assert.Equal(t, int64(1), b.Counts[jobs.Deleted])
+			assert.Equal(t, 3, l.record(t, batch, tg).Attempts)
+		})
+	}
+}
