@@ -3,8 +3,9 @@
 // (/healthz, /readyz, /metrics, the dashboard), the request log, and the JSON views of batches that
 // the CLI prints too.
 //
-// Routes use Go's method-and-wildcard ServeMux patterns; Register adds them to a mux the caller owns,
-// so one listener can carry the API and the admin endpoints. The API is described by the OpenAPI 3
+// Routes use Go's method-and-wildcard ServeMux patterns; Register adds them to a mux the caller owns.
+// The API's port faces client services, so it carries the API and /healthz only; /readyz, /metrics
+// and the dashboard are the Admin's, served on admin.listen. The API is described by the OpenAPI 3
 // document served at /v1/openapi.json.
 package httpapi
 
@@ -19,8 +20,10 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
@@ -40,9 +43,15 @@ type Options struct {
 	// MaxConcurrentSubmits is how many POST /v1/batches are read and enqueued at once (default 4);
 	// more wait for a slot.
 	MaxConcurrentSubmits int
-	// ConfirmAbove, when positive, is the manifest size above which a submission needs confirm=true
-	// (config enqueue.confirm_above, as `reaper enqueue --yes`).
+	// ConfirmAbove, when positive, is the number of targets above which a submission or a retry needs
+	// confirm=true (config enqueue.confirm_above, as `reaper enqueue --yes`).
 	ConfirmAbove int
+	// MinBodyRate and BodyGrace bound how long a submission's body may take to arrive: BodyGrace plus
+	// one second per MinBodyRate bytes received (defaults 64 KiB/s and 10s; a 64 MiB body gets 17
+	// minutes at most). A client slower than that gets 408 and frees its submission slot, so a few
+	// slow or stalled uploads cannot hold every slot.
+	MinBodyRate int64
+	BodyGrace   time.Duration
 	// Logger receives what cannot go into a response (a report that broke off mid-stream).
 	Logger *slog.Logger
 }
@@ -72,6 +81,12 @@ func New(o Options) (*API, error) {
 	if o.MaxConcurrentSubmits <= 0 {
 		o.MaxConcurrentSubmits = 4
 	}
+	if o.MinBodyRate <= 0 {
+		o.MinBodyRate = 64 << 10
+	}
+	if o.BodyGrace <= 0 {
+		o.BodyGrace = 10 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -86,6 +101,8 @@ func (a *API) routes() []route {
 		{"GET /v1/batches/{id}/report", true, a.report},
 		{"POST /v1/batches/{id}/retry", true, a.retry},
 		{"GET /v1/openapi.json", false, serveOpenAPI},
+		// Liveness only: readiness and metrics (Redis state, queue sizes) stay on admin.listen.
+		{"GET /healthz", false, Healthz},
 	}
 }
 
@@ -154,8 +171,10 @@ type SubmitResult struct {
 // ErrorBody is every error response's JSON.
 type ErrorBody struct {
 	Error string `json:"error"`
-	Line  int    `json:"line,omitempty"`
-	Field string `json:"field,omitempty"`
+	// ErrorID names an internal error (500) in the server's log, where its cause is.
+	ErrorID string `json:"error_id,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Field   string `json:"field,omitempty"`
 	// Batch names a batch the failed request created anyway (an enqueue that stopped part way).
 	Batch string `json:"batch,omitempty"`
 	// Rejected lists bad lines when none was good (422).
@@ -199,13 +218,17 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > 0 {
 		body.Grow(int(r.ContentLength))
 	}
-	if _, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes)); err != nil {
+	if err := a.readBody(w, r, &body); err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.As(err, &tooBig):
 			a.tooLarge(w)
-			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			writeError(w, http.StatusRequestTimeout, ErrorBody{Error: fmt.Sprintf(
+				"the body arrived slower than %d bytes/s: nothing enqueued", a.o.MinBodyRate)})
+		default:
+			writeError(w, http.StatusBadRequest, ErrorBody{Error: "reading the body: " + err.Error()})
 		}
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: "reading the body: " + err.Error()})
 		return
 	}
 
@@ -250,10 +273,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, res)
 		return
 	}
-	if a.o.ConfirmAbove > 0 && res.Accepted > a.o.ConfirmAbove && !confirm {
-		writeError(w, http.StatusUnprocessableEntity, ErrorBody{Field: "confirm", Error: fmt.Sprintf(
-			"%d targets is more than enqueue.confirm_above (%d) and deletes are irreversible: check the manifest with dry_run=true, then send it again with confirm=true",
-			res.Accepted, a.o.ConfirmAbove)})
+	if a.unconfirmed(w, res.Accepted, confirm, "targets", "check the manifest with dry_run=true") {
 		return
 	}
 
@@ -278,21 +298,71 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 
 var errStop = errors.New("stop")
 
+// readBody reads the request body into buf, at most MaxBodyBytes, under a read deadline that moves
+// with what has arrived (BodyGrace + received/MinBodyRate from now on): a stalled or trickling
+// client fails with os.ErrDeadlineExceeded instead of holding its submission slot.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
+	rc := http.NewResponseController(w)
+	start := time.Now()
+	body := &deadlineReader{r: http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes), set: func(n int64) error {
+		return rc.SetReadDeadline(start.Add(a.o.BodyGrace + time.Duration(n)*time.Second/time.Duration(a.o.MinBodyRate)))
+	}}
+	if _, err := buf.ReadFrom(body); err != nil {
+		// The rest of the body is not worth waiting for: close the connection after the answer
+		// instead of letting net/http read on to keep it alive.
+		w.Header().Set("Connection", "close")
+		return err
+	}
+	// The body is in; the connection goes back to the server's own deadlines (and its check for a
+	// client hanging up while the batch is enqueued must not trip on ours).
+	_ = rc.SetReadDeadline(time.Time{})
+	return nil
+}
+
+// deadlineReader calls set with the bytes received before every read.
+type deadlineReader struct {
+	r   io.Reader
+	n   int64
+	set func(n int64) error
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if err := d.set(d.n); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
+	n, err := d.r.Read(p)
+	d.n += int64(n)
+	return n, err
+}
+
+// unconfirmed answers 422 and returns true when n targets (what: "targets", "failed targets") are
+// more than ConfirmAbove and the request lacks confirm=true. Submission and retry share it, so the
+// API asks for the same confirmation as `reaper enqueue --yes` whichever way a batch is made.
+func (a *API) unconfirmed(w http.ResponseWriter, n int, confirm bool, what, check string) bool {
+	if a.o.ConfirmAbove <= 0 || n <= a.o.ConfirmAbove || confirm {
+		return false
+	}
+	writeError(w, http.StatusUnprocessableEntity, ErrorBody{Field: "confirm", Error: fmt.Sprintf(
+		"%d %s is more than enqueue.confirm_above (%d) and deletes are irreversible: %s, then send it again with confirm=true",
+		n, what, a.o.ConfirmAbove, check)})
+	return true
+}
+
 // finishSubmit runs an enqueue detached from the client's connection and answers 201 with its summary.
 func (a *API) finishSubmit(w http.ResponseWriter, r *http.Request, res SubmitResult, enqueue func(context.Context) (jobs.Summary, error)) {
 	sum, err := enqueue(context.WithoutCancel(r.Context()))
 	noteBatch(r.Context(), sum.Batch)
 	if err != nil {
-		status := http.StatusInternalServerError
 		if errors.Is(err, jobs.ErrNoBatch) {
-			status = http.StatusNotFound
+			writeError(w, http.StatusNotFound, ErrorBody{Error: err.Error()})
+			return
 		}
-		body := ErrorBody{Error: err.Error()}
+		body := ErrorBody{}
 		if sum.Batch != "" && a.exists(r, sum.Batch) {
 			body.Batch = sum.Batch
-			body.Error = fmt.Sprintf("batch %s stopped after %d tasks: %v (cancel it with reaper cancel --batch %s)", sum.Batch, sum.Enqueued, err, sum.Batch)
+			body.Error = fmt.Sprintf("batch %s stopped after %d tasks (cancel it with reaper cancel --batch %s)", sum.Batch, sum.Enqueued, sum.Batch)
 		}
-		writeError(w, status, body)
+		serverError(a.o.Logger, w, r, err, body)
 		return
 	}
 	res.Batch, res.Enqueued, res.Duplicates, res.ByProvider = sum.Batch, sum.Enqueued, sum.Duplicates, sum.ByProvider
@@ -345,7 +415,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	}
 	st, _, err := AddParked(r.Context(), a.o.Producer.Store(), StatusOf(b))
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, ErrorBody{Error: err.Error()})
+		serverError(a.o.Logger, w, r, err, ErrorBody{})
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
@@ -381,7 +451,7 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 	if err := WriteReport(r.Context(), a.o.Producer.Store(), b.ID, format, only, cw); err != nil {
 		if cw.n == 0 && r.Context().Err() == nil {
 			w.Header().Del("Content-Disposition")
-			writeError(w, http.StatusInternalServerError, ErrorBody{Error: err.Error()})
+			serverError(a.o.Logger, w, r, err, ErrorBody{})
 			return
 		}
 		// Rows are already out: cut the connection so the client sees a broken transfer, never a
@@ -391,8 +461,14 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// retry is POST /v1/batches/{id}/retry: the batch's failed targets become a new batch.
+// retry is POST /v1/batches/{id}/retry?confirm=: the batch's failed targets become a new batch. More
+// than ConfirmAbove of them need confirm=true, as a submission does.
 func (a *API) retry(w http.ResponseWriter, r *http.Request) {
+	confirm, err := boolParam(r.URL.Query().Get("confirm"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Field: "confirm"})
+		return
+	}
 	b, ok := a.batch(w, r)
 	if !ok {
 		return
@@ -401,14 +477,24 @@ func (a *API) retry(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The failed counter is final for the targets it counts (a target's first outcome is the one kept).
+	if a.unconfirmed(w, int(b.Counts[jobs.Failed]), confirm, "failed targets", "check them with GET /v1/batches/"+b.ID+"/report?only=failed") {
+		return
+	}
 	a.finishSubmit(w, r, SubmitResult{}, func(ctx context.Context) (jobs.Summary, error) {
 		return a.o.Producer.RetryFailed(ctx, b.ID, meta)
 	})
 }
 
 // batch reads the batch named by the {id} wildcard, answering 404 when the store does not know it.
+// An id not in the format jobs.NewBatchID makes is answered 404 without asking Redis: ids become
+// parts of key names, and "<id>:out" would name another key of the batch.
 func (a *API) batch(w http.ResponseWriter, r *http.Request) (jobs.BatchInfo, bool) {
 	id := r.PathValue("id")
+	if !jobs.ValidBatchID(id) {
+		writeError(w, http.StatusNotFound, ErrorBody{Error: InvalidBatchID(id)})
+		return jobs.BatchInfo{}, false
+	}
 	noteBatch(r.Context(), id)
 	b, err := a.o.Producer.Store().Batch(r.Context(), id)
 	switch {
@@ -416,10 +502,19 @@ func (a *API) batch(w http.ResponseWriter, r *http.Request) (jobs.BatchInfo, boo
 		writeError(w, http.StatusNotFound, ErrorBody{Error: "no such batch: " + id + " (never created, or past outcomes.retention)"})
 		return b, false
 	case err != nil:
-		writeError(w, http.StatusInternalServerError, ErrorBody{Error: err.Error()})
+		serverError(a.o.Logger, w, r, err, ErrorBody{})
 		return b, false
 	}
 	return b, true
+}
+
+// InvalidBatchID is the message for an id not in the format jobs.NewBatchID makes (the API's 404, the
+// CLI's --batch error). It quotes at most 64 bytes of the id.
+func InvalidBatchID(id string) string {
+	if len(id) > 64 {
+		id = id[:64] + "..."
+	}
+	return fmt.Sprintf("no such batch: %q is not a batch id (batch ids look like %s)", id, jobs.BatchIDExample)
 }
 
 // rejection turns a bad line into its JSON, naming the field when the error does.

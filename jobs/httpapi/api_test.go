@@ -328,17 +328,19 @@ func TestNothingValidCreatesNoBatch(t *testing.T) {
 	assert.Equal(t, 2, eb.Rejected[1].Line)
 	assert.Equal(t, "file_id", eb.Rejected[1].Field)
 
-	// A line too long to read stops the whole request: its line is named.
-	long := `{"provider":"mss","file_id":"` + strings.Repeat("x", jobs.MaxLineBytes) + `"}`
-	code, _, resp = e.do(t, "POST", "/v1/batches", "Bearer "+token, strings.NewReader(manifest(e.stack.Targets(1, 0)...)+long+"\n"))
-	require.Equal(t, 422, code, string(resp))
-	eb = decode[httpapi.ErrorBody](t, resp)
-	assert.Equal(t, 4, eb.Line)
-	assert.Contains(t, eb.Error, "longer than")
-
 	ids, err := e.p.Store.Batches(context.Background(), 10)
 	require.NoError(t, err)
 	assert.Empty(t, ids)
+
+	// A line too long to read is one rejected line, named; reading goes on.
+	long := `{"provider":"mss","file_id":"` + strings.Repeat("x", jobs.MaxLineBytes) + `"}`
+	code, _, resp = e.do(t, "POST", "/v1/batches", "Bearer "+token, strings.NewReader(long+"\n"+long+"\n"))
+	require.Equal(t, 422, code, string(resp))
+	eb = decode[httpapi.ErrorBody](t, resp)
+	assert.Equal(t, 2, eb.RejectedCount)
+	require.Len(t, eb.Rejected, 2)
+	assert.Equal(t, 2, eb.Rejected[1].Line)
+	assert.Contains(t, eb.Rejected[1].Error, "longer than")
 }
 
 func TestDryRunAndConfirm(t *testing.T) {
@@ -389,14 +391,18 @@ func TestDuplicatesAcrossBatches(t *testing.T) {
 
 func TestBatchRoutesErrors(t *testing.T) {
 	e := start(t, nil)
-	for _, path := range []string{"/v1/batches/nope", "/v1/batches/nope/report"} {
+	unknown := jobs.NewBatchID(time.Now())
+	for _, path := range []string{"/v1/batches/" + unknown, "/v1/batches/" + unknown + "/report"} {
 		code, _, resp := e.do(t, "GET", path, "Bearer "+token, nil)
 		assert.Equal(t, 404, code, path)
-		assert.Contains(t, decode[httpapi.ErrorBody](t, resp).Error, "no such batch: nope")
+		assert.Contains(t, decode[httpapi.ErrorBody](t, resp).Error, "no such batch: "+unknown)
 	}
-	code, _, resp := e.do(t, "POST", "/v1/batches/nope/retry", "Bearer "+token, nil)
+	code, _, resp := e.do(t, "POST", "/v1/batches/"+unknown+"/retry", "Bearer "+token, nil)
 	assert.Equal(t, 404, code)
 	assert.Contains(t, decode[httpapi.ErrorBody](t, resp).Error, "no such batch")
+	code, _, resp = e.do(t, "GET", "/v1/batches/nope", "Bearer "+token, nil)
+	assert.Equal(t, 404, code)
+	assert.Contains(t, decode[httpapi.ErrorBody](t, resp).Error, `no such batch: "nope" is not a batch id`)
 
 	code, _, resp = e.do(t, "POST", "/v1/batches", "Bearer "+token, strings.NewReader(manifest(e.stack.Targets(1, 0)...)))
 	require.Equal(t, 201, code)
@@ -423,11 +429,12 @@ func TestRedisDown(t *testing.T) {
 	assert.Equal(t, 500, code)
 	assert.Equal(t, "application/json", hdr.Get("Content-Type"))
 	eb := decode[httpapi.ErrorBody](t, resp)
-	assert.Contains(t, eb.Error, "create batch")
+	assert.NotEmpty(t, eb.ErrorID)
 	assert.Empty(t, eb.Batch, "no batch was created")
-	code, _, resp = e.do(t, "GET", "/v1/batches/x", "Bearer "+token, nil)
+	assert.Contains(t, e.logs.String(), "create batch", "the cause is in the log")
+	code, _, resp = e.do(t, "GET", "/v1/batches/"+jobs.NewBatchID(time.Now()), "Bearer "+token, nil)
 	assert.Equal(t, 500, code)
-	assert.NotEmpty(t, decode[httpapi.ErrorBody](t, resp).Error)
+	assert.NotEmpty(t, decode[httpapi.ErrorBody](t, resp).ErrorID)
 }
 
 // The OpenAPI document parses, is served without a token, and describes exactly the routes served.
@@ -447,9 +454,8 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 
 	api, err := httpapi.New(httpapi.Options{Producer: e.p.Producer, Tokens: []string{token}})
 	require.NoError(t, err)
-	admin := httpapi.NewAdmin(httpapi.AdminOptions{Metrics: http.NotFoundHandler()})
 	var served []string
-	for _, p := range append(api.Patterns(), admin.Patterns()...) {
+	for _, p := range api.Patterns() {
 		method, path, ok := strings.Cut(p, " ")
 		require.True(t, ok, "pattern %q has a method", p)
 		served = append(served, strings.ToLower(method)+" "+path)
@@ -462,6 +468,10 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 			}
 			assert.True(t, slices.Contains(served, method+" "+path), "openapi.json describes %s %s, which is not served", method, path)
 		}
+	}
+	// Readiness and metrics describe Redis and the queues: they are served on admin.listen only.
+	for _, p := range []string{"GET /readyz", "GET /metrics", "/monitor/"} {
+		assert.NotContains(t, api.Patterns(), p)
 	}
 	// Every $ref resolves.
 	var whole map[string]any

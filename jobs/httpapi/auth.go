@@ -76,3 +76,67 @@ func clientOf(ctx context.Context) string {
 	c, _ := ctx.Value(clientKey{}).(string)
 	return c
 }
+
+// Operators are the credentials that open the dashboard (/monitor/ on admin.listen): any of the API's
+// bearer tokens, and one basic-auth user and password (a browser asks for them). With neither the
+// dashboard is not served at all.
+type Operators struct {
+	// Tokens are the API's bearer tokens (REAPER_API_TOKENS, api.tokens_file).
+	Tokens []string
+	// User and Password are the basic-auth credentials (REAPER_ADMIN_USER, REAPER_ADMIN_PASSWORD);
+	// both or neither.
+	User, Password string
+}
+
+// operatorGate checks Operators in constant time, like tokenSet.
+type operatorGate struct {
+	tokens tokenSet
+	basic  *[sha256.Size]byte // digest of "user:password"; nil without basic auth
+}
+
+// newOperatorGate returns nil when o holds no credential: nothing may then be served behind it.
+func newOperatorGate(o Operators) *operatorGate {
+	g := &operatorGate{}
+	g.tokens, _ = newTokenSet(o.Tokens)
+	if o.User != "" && o.Password != "" {
+		d := sha256.Sum256([]byte(o.User + ":" + o.Password))
+		g.basic = &d
+	}
+	if len(g.tokens.digests) == 0 && g.basic == nil {
+		return nil
+	}
+	return g
+}
+
+// require lets a request through with an accepted bearer token or the basic-auth credentials.
+func (g *operatorGate) require(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		scheme, token, _ := strings.Cut(auth, " ")
+		token = strings.TrimSpace(token)
+		ok := false
+		switch {
+		case strings.EqualFold(scheme, "Bearer") && token != "" && len(g.tokens.digests) > 0:
+			ok = g.tokens.match(token)
+			if ok {
+				noteClient(r.Context(), Fingerprint(token))
+			}
+		case g.basic != nil:
+			if user, pass, isBasic := r.BasicAuth(); isBasic {
+				d := sha256.Sum256([]byte(user + ":" + pass))
+				ok = subtle.ConstantTimeCompare(d[:], g.basic[:]) == 1
+			}
+		}
+		if !ok {
+			if g.basic != nil {
+				w.Header().Add("WWW-Authenticate", `Basic realm="reaper dashboard", charset="UTF-8"`)
+			}
+			if len(g.tokens.digests) > 0 {
+				w.Header().Add("WWW-Authenticate", `Bearer realm="reaper"`)
+			}
+			writeError(w, http.StatusUnauthorized, ErrorBody{Error: "the dashboard needs an API bearer token or the admin user and password"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -48,6 +48,9 @@ func LogRequests(log *slog.Logger, next http.Handler) http.Handler {
 			if info.batch != "" {
 				attrs = append(attrs, slog.String("batch_id", info.batch))
 			}
+			if info.errorID != "" {
+				attrs = append(attrs, slog.String("error_id", info.errorID))
+			}
 			info.mu.Unlock()
 			if aborted {
 				attrs = append(attrs, slog.Bool("aborted", true))
@@ -65,8 +68,8 @@ func quiet(path string) bool {
 
 // requestInfo is what handlers learn about a request for its log line.
 type requestInfo struct {
-	mu            sync.Mutex
-	batch, client string
+	mu                     sync.Mutex
+	batch, client, errorID string
 }
 
 type infoKey struct{}
@@ -75,6 +78,15 @@ func noteBatch(ctx context.Context, id string) {
 	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok && id != "" {
 		info.mu.Lock()
 		info.batch = id
+		info.mu.Unlock()
+	}
+}
+
+// noteErrorID puts the id of a logged internal error on the request's log line too.
+func noteErrorID(ctx context.Context, id string) {
+	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		info.mu.Lock()
+		info.errorID = id
 		info.mu.Unlock()
 	}
 }

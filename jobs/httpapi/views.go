@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reaper-media/reaper/jobs"
@@ -105,9 +106,13 @@ func WriteReport(ctx context.Context, s *jobs.Store, batch, format string, only 
 			return enc.Encode(r)
 		}
 		target, _ := json.Marshal(r.Target)
-		return cw.Write([]string{r.Batch, string(r.Provider), r.Key, string(r.Outcome), optInt(r.RecycledItemID),
+		row := []string{r.Batch, string(r.Provider), r.Key, string(r.Outcome), optInt(r.RecycledItemID),
 			optInt(int64(r.HTTPStatus)), r.Code, r.Message, r.RequestID, strconv.Itoa(r.Attempts),
-			r.FirstAttempt.UTC().Format(time.RFC3339Nano), r.LastAttempt.UTC().Format(time.RFC3339Nano), string(target)})
+			r.FirstAttempt.UTC().Format(time.RFC3339Nano), r.LastAttempt.UTC().Format(time.RFC3339Nano), string(target)}
+		for i := range row {
+			row[i] = SpreadsheetSafe(row[i])
+		}
+		return cw.Write(row)
 	})
 	if cw != nil {
 		cw.Flush()
@@ -116,6 +121,18 @@ func WriteReport(ctx context.Context, s *jobs.Store, batch, format string, only 
 		}
 	}
 	return err
+}
+
+// SpreadsheetSafe neutralises a CSV cell a spreadsheet would run as a formula: one starting with '=',
+// '+', '-', '@', a tab or a carriage return gets a single quote in front, as OWASP's "CSV Injection"
+// page advises. Report cells carry provider-controlled text (messages, request ids, codes) and
+// manifest-controlled paths, so a message "=HYPERLINK(...)" must stay text. A program reading the CSV
+// sees the quote: the JSONL report is the one for programs.
+func SpreadsheetSafe(cell string) string {
+	if cell != "" && strings.IndexByte("=+-@\t\r", cell[0]) >= 0 {
+		return "'" + cell
+	}
+	return cell
 }
 
 func optInt(n int64) string {
