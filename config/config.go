@@ -195,11 +195,17 @@ type PolicySMH struct {
 	Recursive bool     `yaml:"recursive"`
 }
 
-// Admin is the admin HTTP server of `worker` and `scheduler`: /healthz, /readyz, /metrics and the
-// asynq dashboard under /monitor/.
+// Admin is the admin HTTP server of `worker`, `scheduler` and `serve`: /healthz, /readyz, /metrics
+// and the asynq dashboard under /monitor/.
 type Admin struct {
-	// Listen is the address, e.g. ":9090"; empty turns the admin server off.
+	// Listen is the address (default 127.0.0.1:9090, loopback only); ":9090" serves every interface,
+	// empty turns the admin server off. Env REAPER_ADMIN_LISTEN.
 	Listen string `yaml:"listen"`
+	// User and Password open the dashboard with basic auth (env REAPER_ADMIN_USER and
+	// REAPER_ADMIN_PASSWORD, both or neither); the API's bearer tokens open it too. With neither the
+	// dashboard is not served.
+	User     string `yaml:"-"`
+	Password string `yaml:"-"`
 }
 
 // API is the HTTP producer API (`reaper serve`).
@@ -284,9 +290,10 @@ func Default() Config {
 		},
 		Retry: Retry{MaxAttempts: 8, BaseDelay: 2 * time.Second, MaxDelay: 10 * time.Minute, ThrottleDelay: time.Second,
 			MaxOutageAttempts: 20, MaxThrottles: 100,
-			Overnight:         Overnight{Nights: 0, Start: "01:00", End: "05:00", TimeZone: "UTC"}},
+			Overnight: Overnight{Nights: 0, Start: "01:00", End: "05:00", TimeZone: "UTC"}},
 		Scheduler: Scheduler{LeaseTTL: 15 * time.Second, Tick: time.Second, MaxCatchUp: 24 * time.Hour, ReconcileInterval: time.Minute},
 		API:       API{Listen: ":8080", MaxBodyBytes: 64 << 20},
+		Admin:     Admin{Listen: "127.0.0.1:9090"},
 		Breaker: Breaker{
 			ConsecutiveFailures: 5, FailureRatio: 0.5, MinRequests: 20,
 			Interval: time.Minute, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1,
@@ -355,7 +362,7 @@ var Env = []string{
 	"REAPER_MSS_AK", "REAPER_MSS_SK", "REAPER_MSS_TOKEN", "REAPER_MSS_PROJECT_ID", "REAPER_MSS_ENDPOINT",
 	"REAPER_SMH_LIBRARY_SECRET", "REAPER_SMH_ACCESS_TOKEN", "REAPER_SMH_LIBRARY_ID", "REAPER_SMH_ENDPOINT",
 	"REAPER_VOD_SECRET_ID", "REAPER_VOD_SECRET_KEY", "REAPER_VOD_SUB_APP_ID", "REAPER_VOD_ENDPOINT",
-	"REAPER_ADMIN_LISTEN", "REAPER_API_LISTEN", "REAPER_API_TOKENS",
+	"REAPER_ADMIN_LISTEN", "REAPER_ADMIN_USER", "REAPER_ADMIN_PASSWORD", "REAPER_API_LISTEN", "REAPER_API_TOKENS",
 }
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -386,6 +393,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str(&p.VOD.SecretKey, "REAPER_VOD_SECRET_KEY")
 	str(&p.VOD.Endpoint, "REAPER_VOD_ENDPOINT")
 	str(&c.Admin.Listen, "REAPER_ADMIN_LISTEN")
+	str(&c.Admin.User, "REAPER_ADMIN_USER")
+	str(&c.Admin.Password, "REAPER_ADMIN_PASSWORD")
 	str(&c.API.Listen, "REAPER_API_LISTEN")
 	for _, tok := range strings.Split(getenv("REAPER_API_TOKENS"), ",") {
 		if tok = strings.TrimSpace(tok); tok != "" {
@@ -533,6 +542,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateScheduling())
 	if c.API.MaxBodyBytes < 1 {
 		bad("api.max_body_bytes", "must be at least 1")
+	}
+	if (c.Admin.User == "") != (c.Admin.Password == "") {
+		bad("admin", "set both REAPER_ADMIN_USER and REAPER_ADMIN_PASSWORD (the dashboard's basic auth), or neither")
 	}
 	return errors.Join(errs...)
 }
@@ -741,7 +753,7 @@ func (c *Config) Codes(n providers.Name) map[string]providers.Class {
 func (c *Config) Secrets() []string {
 	p := c.Providers
 	var out []string
-	for _, s := range append(append([]string{p.MSS.SK, p.MSS.Token, p.SMH.LibrarySecret, p.SMH.AccessToken, p.VOD.SecretKey}, c.API.Tokens...),
+	for _, s := range append(append([]string{p.MSS.SK, p.MSS.Token, p.SMH.LibrarySecret, p.SMH.AccessToken, p.VOD.SecretKey, c.Admin.Password}, c.API.Tokens...),
 		redisURLSecrets(c.Redis.URL)...) {
 		if s != "" {
 			out = append(out, s)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynqmon"
@@ -24,9 +25,12 @@ import (
 // below the 30s a kubelet or systemd waits by default, so the process still exits on its own.
 const httpShutdownTimeout = 20 * time.Second
 
-// startAdmin serves the admin endpoints of `worker` and `scheduler` on admin.listen: /healthz,
-// /readyz (Redis answers PING, a provider is enabled, and ready(ctx) passes when it is not nil),
-// /metrics and the asynq dashboard (read-only) under /monitor/.
+// startAdmin serves the admin endpoints of `worker`, `scheduler` and `serve` on admin.listen
+// (default 127.0.0.1:9090): /healthz, /readyz (Redis answers PING, a provider is enabled, and
+// ready(ctx) passes when it is not nil; a warning when Redis may evict keys), /metrics and, for
+// operators only, the asynq dashboard (read-only) under /monitor/. The dashboard shows every queued
+// target, error texts and Redis INFO, so it is served only behind the API's bearer tokens or the
+// admin user and password (REAPER_ADMIN_USER, REAPER_ADMIN_PASSWORD), and not at all without them.
 //
 // It returns the process's metrics (a jobs.Observer: pass it to newWorker / Pipeline.NewWorker, and
 // set the parked-task hook with SetParked) and stop, which shuts the server down; call it once,
@@ -49,16 +53,19 @@ func startAdmin(ctx context.Context, cfg *config.Config, p *jobs.Pipeline, log *
 	if err != nil {
 		return nil, nil, fmt.Errorf("admin.listen: %w", err)
 	}
-	o := httpapi.AdminOptions{Ready: readiness(p, ready), Metrics: m.Handler()}
+	eviction := &evictionCheck{rdb: p.Redis, log: log}
+	o := httpapi.AdminOptions{Ready: readiness(p, ready), Warnings: eviction.warnings, Metrics: m.Handler(), Logger: log,
+		Operators: httpapi.Operators{Tokens: cfg.API.Tokens, User: cfg.Admin.User, Password: cfg.Admin.Password}}
 	var monitor *asynqmon.HTTPHandler
-	if opt, err := redis.ParseURL(cfg.Redis.URL); err == nil {
+	if opt, err := redis.ParseURL(cfg.Redis.URL); err == nil && (len(cfg.API.Tokens) > 0 || cfg.Admin.Password != "") {
 		// Read-only: deleting or running a task from the dashboard would bypass the outcome store
 		// and leave its batch waiting forever. Pause and resume go through `reaper pause|resume`.
 		monitor = asynqmon.New(asynqmon.Options{RootPath: "/monitor", RedisConnOpt: redisConnOpt{opt}, ReadOnly: true})
 		o.Monitor = monitor
 	}
+	admin := httpapi.NewAdmin(o)
 	mux := http.NewServeMux()
-	httpapi.NewAdmin(o).Register(mux)
+	admin.Register(mux)
 	srv := newHTTPServer(mux, log)
 	done := make(chan struct{})
 	go func() {
@@ -67,7 +74,14 @@ func startAdmin(ctx context.Context, cfg *config.Config, p *jobs.Pipeline, log *
 			log.Error("admin server stopped", "error", err)
 		}
 	}()
-	log.Info("admin listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics /monitor/")
+	paths := "/healthz /readyz /metrics"
+	if admin.MonitorServed() {
+		paths += " /monitor/"
+	} else {
+		log.Info("dashboard off: set REAPER_ADMIN_USER and REAPER_ADMIN_PASSWORD, or API tokens, to serve /monitor/")
+	}
+	log.Info("admin listening", "addr", ln.Addr().String(), "paths", paths)
+	eviction.warnings(ctx) // logs the warning at start-up too, for processes nothing probes
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -99,14 +113,15 @@ func codeTables(cfg *config.Config) map[providers.Name]providers.Table {
 	return out
 }
 
-// readiness is /readyz's check: at least one provider enabled, Redis answering, then extra.
+// readiness is /readyz's check: at least one provider enabled, Redis answering, then extra. Its
+// reasons are fit for a probe's body; Redis's own error goes only to the log.
 func readiness(p *jobs.Pipeline, extra func(context.Context) error) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if len(p.Config.Enabled()) == 0 {
-			return errors.New("no provider is enabled")
+			return &httpapi.NotReady{Reason: "no provider is enabled"}
 		}
 		if err := p.Redis.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("redis: %w", err)
+			return &httpapi.NotReady{Reason: "redis does not answer", Err: err}
 		}
 		if extra != nil {
 			return extra(ctx)
@@ -115,15 +130,57 @@ func readiness(p *jobs.Pipeline, extra func(context.Context) error) func(context
 	}
 }
 
-// newHTTPServer is how reaper serves HTTP: one log line per request, bounded header reads, no write
-// timeout (reports stream for as long as a batch is large).
+// newHTTPServer is how reaper serves HTTP: one log line per request, headers read within 10 s and
+// at most 64 KiB of them, idle connections closed after 2 minutes. There is no whole-request read
+// or write timeout: a submission's body has its own deadline that follows the bytes received
+// (httpapi.Options.MinBodyRate), and reports stream for as long as a batch is large.
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           httpapi.LogRequests(log, h),
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// evictionCheck warns when Redis may evict keys: asynq needs maxmemory-policy noeviction, and every
+// reaper key has a TTL, so a volatile-* policy evicts outcome records first (allkeys-* anything,
+// queued tasks included). It is a warning on /readyz, not a failure: readiness gates traffic and
+// rollouts, and failing it would take every worker and the API out of service over a setting that
+// only bites once Redis reaches maxmemory, and that a managed Redis may not let the operator change
+// at once. The warning is in /readyz's body and in the log, once per policy seen.
+type evictionCheck struct {
+	rdb  redis.UniversalClient
+	log  *slog.Logger
+	mu   sync.Mutex
+	last string
+}
+
+func (e *evictionCheck) warnings(ctx context.Context) []string {
+	res, err := e.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return nil // managed Redis often disables CONFIG: nothing to say then
+	}
+	policy := res["maxmemory-policy"]
+	if policy == "noeviction" || policy == "" {
+		e.note("")
+		return nil
+	}
+	msg := fmt.Sprintf("redis maxmemory-policy is %s, not noeviction: once Redis reaches maxmemory it evicts queued tasks or outcome records (every reaper key has a TTL, so volatile-* policies evict records first); set maxmemory-policy noeviction", policy)
+	if e.note(policy) {
+		e.log.Warn(msg, "maxmemory_policy", policy)
+	}
+	return []string{msg}
+}
+
+// note records the policy last seen and reports whether it changed.
+func (e *evictionCheck) note(policy string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	changed := e.last != policy
+	e.last = policy
+	return changed
 }
 
 // redisConnOpt gives asynqmon connections made from our parsed redis.url, so the dashboard reaches

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -16,10 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/httpapi"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
 )
@@ -130,6 +135,7 @@ func TestAdminServer(t *testing.T) {
 	cfg, err := stack.Config(r.URL())
 	require.NoError(t, err)
 	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Admin.User, cfg.Admin.Password = "ops", dashboardPassword
 	cfg.Breaker.ConsecutiveFailures = 2
 	cfg.Breaker.OpenTimeout = time.Hour // once open, it stays open for the test
 	p := jobs.FromConfig(cfg, r.Client())
@@ -217,26 +223,39 @@ func TestAdminServer(t *testing.T) {
 	assert.Equal(t, "1", metricValue(text, `reaper_queue_paused{provider="mss",queue="reaper-mss"}`))
 
 	// The dashboard: the UI, its API (our queues), and no way to change anything.
-	code, body = get(t, base+"/monitor/")
+	code, body = getAs(t, base+"/monitor/", "ops", dashboardPassword)
 	assert.Equal(t, 200, code)
 	assert.Contains(t, body, "<html")
-	code, body = get(t, base+"/monitor/api/queues")
+	code, body = getAs(t, base+"/monitor/api/queues", "ops", dashboardPassword)
 	assert.Equal(t, 200, code, body)
 	assert.Contains(t, body, `"reaper-mss"`)
-	resp, err := http.Post(base+"/monitor/api/queues/reaper-mss:pause", "application/json", nil)
+	req, err := http.NewRequest("POST", base+"/monitor/api/queues/reaper-mss:pause", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("ops", dashboardPassword)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "the dashboard is read-only")
 
-	// Redis goes away: not ready (with the reason), still alive, metrics still served.
+	// Redis goes away: not ready (with the reason, not Redis's error), still alive, metrics still served.
 	stopWorker()
 	r.Stop()
 	code, body = get(t, base+"/readyz")
 	assert.Equal(t, 503, code)
-	var ready struct{ Status, Error string }
+	var ready struct{ Status, Error, ErrorID string }
 	require.NoError(t, json.Unmarshal([]byte(body), &ready))
 	assert.Equal(t, "unavailable", ready.Status)
-	assert.Contains(t, ready.Error, "redis:")
+	assert.Equal(t, "redis does not answer", ready.Error)
+	for _, leak := range []string{r.Addr, "dial", "refused", "127.0.0.1"} {
+		assert.NotContains(t, body, leak, "/readyz echoes no Redis error")
+	}
+	var causeLogged bool
+	for _, l := range logs.Lines() {
+		if l["msg"] == "not ready" && l["error_id"] != nil && strings.HasPrefix(fmt.Sprint(l["error"]), "redis does not answer: ") {
+			causeLogged = true
+		}
+	}
+	assert.True(t, causeLogged, "the cause is logged with an error id")
 	code, _ = get(t, base+"/healthz")
 	assert.Equal(t, 200, code)
 	code, text = get(t, base+"/metrics")
@@ -252,6 +271,170 @@ func TestAdminServer(t *testing.T) {
 		}
 	}
 	assert.True(t, readyFailure, "a failing probe is logged")
+	assert.NotContains(t, logs.String(), dashboardPassword)
+}
+
+const dashboardPassword = "dashboard-password-0123456789"
+
+// getAs is get with basic auth.
+func getAs(t *testing.T, url, user, password string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(user, password)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// startAdminFor starts the admin server of cfg and returns its base URL and log.
+func startAdminFor(t *testing.T, cfg *config.Config, rdb redis.UniversalClient) (string, *logWatch) {
+	t.Helper()
+	cfg.Admin.Listen = "127.0.0.1:0"
+	logs := newLogWatch()
+	addrCh := logs.addr("admin listening")
+	_, stop, err := startAdmin(context.Background(), cfg, jobs.FromConfig(cfg, rdb), slog.New(slog.NewJSONHandler(logs, nil)), nil)
+	require.NoError(t, err)
+	t.Cleanup(stop)
+	return waitAddr(t, addrCh), logs
+}
+
+// The dashboard (every queued target, error texts, Redis INFO) opens only with an API bearer token
+// or the admin user and password, and is not served at all without either.
+func TestDashboardNeedsCredentials(t *testing.T) {
+	r := jobstest.StartRedis(t)
+	stack, err := jobstest.StartStack(jobstest.StackOptions{})
+	require.NoError(t, err)
+	t.Cleanup(stack.Close)
+	newConfig := func(env map[string]string) *config.Config {
+		cfg, err := stack.Config(r.URL())
+		require.NoError(t, err)
+		cfg.API.Tokens = nil
+		if v := env["REAPER_API_TOKENS"]; v != "" {
+			cfg.API.Tokens = strings.Split(v, ",")
+		}
+		cfg.Admin.User, cfg.Admin.Password = env["REAPER_ADMIN_USER"], env["REAPER_ADMIN_PASSWORD"]
+		return cfg
+	}
+
+	// Neither: not mounted.
+	base, logs := startAdminFor(t, newConfig(nil), r.Client())
+	code, _ := get(t, base+"/monitor/")
+	assert.Equal(t, 404, code)
+	assert.Contains(t, logs.String(), "dashboard off")
+
+	// Basic auth and bearer tokens.
+	base, logs = startAdminFor(t, newConfig(map[string]string{"REAPER_API_TOKENS": "tok-a,tok-b",
+		"REAPER_ADMIN_USER": "ops", "REAPER_ADMIN_PASSWORD": dashboardPassword}), r.Client())
+	for _, path := range []string{"/monitor/", "/monitor/api/queues", "/monitor/api/redis_info"} {
+		resp, err := http.Get(base + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 401, resp.StatusCode, path)
+		assert.Contains(t, resp.Header.Values("WWW-Authenticate"), `Basic realm="reaper dashboard", charset="UTF-8"`, "a browser asks")
+		for _, wrong := range [][2]string{{"ops", "nope"}, {"root", dashboardPassword}, {"ops", dashboardPassword + "x"}, {"", ""}} {
+			code, body := getAs(t, base+path, wrong[0], wrong[1])
+			assert.Equal(t, 401, code, "%s as %v", path, wrong)
+			assert.NotContains(t, body, "reaper-mss")
+		}
+		code, _ := getAs(t, base+path, "ops", dashboardPassword)
+		assert.Equal(t, 200, code, path)
+		for tok, want := range map[string]int{"tok-b": 200, "tok-c": 401, "": 401} {
+			code, _, _ := call(t, "GET", base+path, tok, nil)
+			assert.Equal(t, want, code, "%s with token %q", path, tok)
+		}
+	}
+	// Probes and scrapes need nothing.
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		code, _ := get(t, base+path)
+		assert.Equal(t, 200, code, path)
+	}
+	assert.NotContains(t, logs.String(), dashboardPassword)
+	assert.NotContains(t, logs.String(), "tok-b")
+
+	// Half a basic-auth pair is a config error, and the password is a secret to scrub.
+	_, err = config.Load("", func(k string) string {
+		return map[string]string{"REAPER_ADMIN_PASSWORD": dashboardPassword, "REAPER_VOD_SECRET_ID": "id", "REAPER_VOD_SECRET_KEY": "key"}[k]
+	})
+	require.ErrorContains(t, err, "REAPER_ADMIN_USER")
+	assert.NotContains(t, err.Error(), dashboardPassword)
+	cfg := newConfig(map[string]string{"REAPER_ADMIN_USER": "ops", "REAPER_ADMIN_PASSWORD": dashboardPassword})
+	assert.Contains(t, cfg.Secrets(), dashboardPassword)
+}
+
+// admin.listen is loopback unless configured otherwise.
+func TestAdminListensOnLoopbackByDefault(t *testing.T) {
+	host, _, err := net.SplitHostPort(config.Default().Admin.Listen)
+	require.NoError(t, err)
+	assert.True(t, net.ParseIP(host).IsLoopback(), "admin.listen default %q", config.Default().Admin.Listen)
+}
+
+// failConfig is a go-redis hook failing CONFIG the way a managed Redis that disables it does.
+type failConfig struct{}
+
+func (failConfig) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (failConfig) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if strings.EqualFold(cmd.Name(), "config") {
+			err := errors.New("ERR unknown command 'CONFIG'")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+func (failConfig) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A Redis that may evict keys gets a warning on /readyz and in the log; readiness still passes
+// (see evictionCheck for why). A Redis that refuses CONFIG gets neither.
+func TestReadyzWarnsWhenRedisMayEvict(t *testing.T) {
+	r := jobstest.StartRedis(t)
+	stack, err := jobstest.StartStack(jobstest.StackOptions{})
+	require.NoError(t, err)
+	t.Cleanup(stack.Close)
+	cfg, err := stack.Config(r.URL())
+	require.NoError(t, err)
+	base, logs := startAdminFor(t, cfg, r.Client())
+	ready := func() httpapi.ReadyStatus {
+		code, body := get(t, base+"/readyz")
+		require.Equal(t, 200, code, body)
+		var st httpapi.ReadyStatus
+		require.NoError(t, json.Unmarshal([]byte(body), &st))
+		return st
+	}
+	assert.Empty(t, ready().Warnings, "noeviction, redis-server's default")
+
+	require.NoError(t, r.Client().ConfigSet(context.Background(), "maxmemory-policy", "volatile-lru").Err())
+	st := ready()
+	require.Len(t, st.Warnings, 1)
+	assert.Contains(t, st.Warnings[0], "maxmemory-policy is volatile-lru, not noeviction")
+	ready()
+	warned := 0
+	for _, l := range logs.Lines() {
+		if l["level"] == "WARN" && l["maxmemory_policy"] == "volatile-lru" {
+			warned++
+		}
+	}
+	assert.Equal(t, 1, warned, "logged once per policy, not on every probe")
+	require.NoError(t, r.Client().ConfigSet(context.Background(), "maxmemory-policy", "noeviction").Err())
+	assert.Empty(t, ready().Warnings)
+
+	// CONFIG disabled (managed Redis): ready, no warning.
+	require.NoError(t, r.Client().ConfigSet(context.Background(), "maxmemory-policy", "allkeys-lru").Err())
+	noConfig := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = noConfig.Close() })
+	noConfig.AddHook(failConfig{})
+	cfg2, err := stack.Config(r.URL())
+	require.NoError(t, err)
+	base, _ = startAdminFor(t, cfg2, noConfig)
+	code, body := get(t, base+"/readyz")
+	assert.Equal(t, 200, code)
+	assert.JSONEq(t, `{"status":"ready"}`, body)
 }
 
 func TestAdminOff(t *testing.T) {
@@ -261,7 +444,7 @@ func TestAdminOff(t *testing.T) {
 	t.Cleanup(stack.Close)
 	cfg, err := stack.Config(r.URL())
 	require.NoError(t, err)
-	require.Empty(t, cfg.Admin.Listen)
+	cfg.Admin.Listen = ""
 	logs := newLogWatch()
 	m, stop, err := startAdmin(context.Background(), cfg, jobs.FromConfig(cfg, r.Client()), slog.New(slog.NewJSONHandler(logs, nil)), nil)
 	require.NoError(t, err)
@@ -294,7 +477,9 @@ func TestAdminExtraReadiness(t *testing.T) {
 	base := waitAddr(t, addrCh)
 	code, body := get(t, base+"/readyz")
 	assert.Equal(t, 503, code)
-	assert.Contains(t, body, "lease store unreachable")
+	assert.Contains(t, body, `"error": "not ready"`)
+	assert.NotContains(t, body, "lease store unreachable", "a plain error is logged, not shown")
+	assert.Contains(t, logs.String(), "lease store unreachable")
 	mu.Lock()
 	problem = nil
 	mu.Unlock()

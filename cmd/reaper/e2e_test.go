@@ -53,13 +53,13 @@ func TestStackEndToEnd(t *testing.T) {
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", jobstest.FreePort(t)) }
 	workers := []string{addr(), addr()}
 	for _, a := range workers {
-		c.startProcess(t, map[string]string{"REAPER_ADMIN_LISTEN": a}, "worker")
+		c.startProcess(t, map[string]string{"REAPER_ADMIN_LISTEN": a, "REAPER_API_TOKENS": token}, "worker")
 	}
 	sched := addr()
 	c.startProcess(t, map[string]string{"REAPER_ADMIN_LISTEN": sched}, "scheduler")
-	api := addr()
-	c.startProcess(t, map[string]string{"REAPER_API_LISTEN": api, "REAPER_API_TOKENS": token}, "serve")
-	for _, a := range append(workers, sched, api) {
+	api, apiAdmin := addr(), addr()
+	c.startProcess(t, map[string]string{"REAPER_API_LISTEN": api, "REAPER_ADMIN_LISTEN": apiAdmin, "REAPER_API_TOKENS": token}, "serve")
+	for _, a := range append(workers, sched, apiAdmin) {
 		waitHTTP(t, "http://"+a+"/readyz", http.StatusOK)
 	}
 
@@ -116,7 +116,7 @@ func TestStackEndToEnd(t *testing.T) {
 	assert.Equal(t, 54.0, sum[`outcome="deleted"`], "%v", sum)
 	assert.Equal(t, 6.0, sum[`outcome="already_gone"`], "%v", sum)
 	assert.Contains(t, httpGet(t, "http://"+workers[0]+"/metrics", ""), "reaper_queue_tasks")
-	assert.Contains(t, httpGet(t, "http://"+workers[0]+"/monitor/", ""), "<html")
+	assert.Contains(t, httpGet(t, "http://"+workers[0]+"/monitor/", token), "<html")
 }
 
 func waitHTTP(t *testing.T, url string, status int) {

@@ -54,7 +54,10 @@ providers:
 %s`, r.URL(), stack.URL[providers.MSS], stack.URL[providers.SMH], stack.URL[providers.VOD], extraYAML)
 	path := filepath.Join(t.TempDir(), "reaper.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
-	return &cli{redis: r, stack: stack, config: path, envs: stack.Creds.Env()}
+	envs := stack.Creds.Env()
+	// admin.listen defaults to 127.0.0.1:9090: a free port per process, so tests never collide.
+	envs["REAPER_ADMIN_LISTEN"] = "127.0.0.1:0"
+	return &cli{redis: r, stack: stack, config: path, envs: envs}
 }
 
 // run runs one reaper command in-process and returns exit code, stdout and stderr.

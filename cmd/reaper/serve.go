@@ -10,11 +10,10 @@ import (
 	"github.com/reaper-media/reaper/jobs/httpapi"
 )
 
-// runServe is `reaper serve`: the HTTP producer API on api.listen. The same listener answers
-// /healthz, /readyz and /metrics, so a probe or a scrape needs only the API's port, and serve never
-// competes with a worker on the same host for admin.listen (which serve ignores). The dashboard
-// (/monitor/) is not served here: it has no token and this port faces client services; it lives on
-// the workers' and scheduler's admin port.
+// runServe is `reaper serve`: the HTTP producer API on api.listen, with /healthz for a load
+// balancer. That port faces client services, so /readyz and /metrics (Redis state, queue sizes) and
+// the dashboard are served on admin.listen, like the worker's and the scheduler's: on a host running
+// several reaper processes give each its own REAPER_ADMIN_LISTEN.
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve", "[--config FILE]")
 	d := daemonFlags(fs, e, "also log probes and scrapes (/healthz, /readyz, /metrics)")
@@ -32,7 +31,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
-	httpapi.NewAdmin(httpapi.AdminOptions{Ready: readiness(p, nil), Metrics: newMetrics(p).Handler()}).Register(mux)
+	_, stopAdmin, err := startAdmin(ctx, cfg, p, log, nil)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.API.Listen)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -65,8 +66,8 @@ func call(t *testing.T, method, url, token string, body io.Reader) (int, http.He
 }
 
 // `reaper serve` end to end with a worker: a batch submitted over HTTP is deleted, its status and
-// report read over HTTP; probes and metrics share the API's port; bad tokens and oversized bodies are
-// refused; the token never reaches the log.
+// report read over HTTP; readiness and metrics are on the admin port, not the API's; bad tokens and
+// oversized bodies are refused; the token never reaches the log.
 func TestServe(t *testing.T) {
 	c := newCLI(t, "api: {listen: \"127.0.0.1:0\", max_body_bytes: 4096}\nadmin: {listen: \"127.0.0.1:0\"}\n")
 	c.envs["REAPER_API_TOKENS"] = "other-token, " + apiToken
@@ -113,16 +114,25 @@ func TestServe(t *testing.T) {
 	code, _, body = call(t, "POST", base+"/v1/batches", apiToken, strings.NewReader(manifest(c.stack.Targets(40, 0))))
 	assert.Equal(t, 413, code, string(body))
 
-	// Probes and metrics on the API's port; no dashboard there.
+	// The API's port faces clients: liveness only. Readiness, metrics and the dashboard are on admin.listen.
 	code, _, _ = call(t, "GET", base+"/healthz", "", nil)
 	assert.Equal(t, 200, code)
-	code, _, body = call(t, "GET", base+"/readyz", "", nil)
+	for _, path := range []string{"/readyz", "/metrics", "/monitor/"} {
+		code, _, _ = call(t, "GET", base+path, "", nil)
+		assert.Equal(t, 404, code, path)
+		code, _, _ = call(t, "GET", base+path, apiToken, nil)
+		assert.Equal(t, 404, code, path)
+	}
+	admin := waitAddr(t, logs.addr("admin listening"))
+	code, _, body = call(t, "GET", admin+"/readyz", "", nil)
 	assert.Equal(t, 200, code, string(body))
-	code, _, body = call(t, "GET", base+"/metrics", "", nil)
+	code, _, body = call(t, "GET", admin+"/metrics", "", nil)
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "1", metricValue(string(body), "reaper_queue_up"))
-	code, _, _ = call(t, "GET", base+"/monitor/", "", nil)
-	assert.Equal(t, 404, code)
+	code, _, _ = call(t, "GET", admin+"/monitor/", "", nil)
+	assert.Equal(t, 401, code, "the dashboard needs a token")
+	code, _, _ = call(t, "GET", admin+"/monitor/", apiToken, nil)
+	assert.Equal(t, 200, code)
 	code, _, body = call(t, "GET", base+"/v1/openapi.json", "", nil)
 	assert.Equal(t, 200, code)
 	assert.True(t, json.Valid(body))
@@ -131,7 +141,6 @@ func TestServe(t *testing.T) {
 	out := logs.String()
 	assert.NotContains(t, out, apiToken)
 	assert.NotContains(t, out, "other-token")
-	assert.NotContains(t, out, "admin listening", "serve ignores admin.listen")
 	var seen bool
 	for _, l := range logs.Lines() {
 		if l["msg"] == "http request" && l["method"] == "POST" && l["path"] == "/v1/batches" && l["status"] == float64(201) {
@@ -155,4 +164,15 @@ func TestServeNeedsATokenAndAPort(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "api.listen")
 	assert.NotContains(t, errOut, apiToken)
+}
+
+// Every reaper HTTP server bounds what a client may hold: headers within 10 s and 64 KiB, idle
+// connections closed. (A submission's body has its own rate-following deadline, tested in
+// jobs/httpapi with a trickling client.)
+func TestHTTPServerLimits(t *testing.T) {
+	srv := newHTTPServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	assert.Positive(t, srv.ReadHeaderTimeout)
+	assert.LessOrEqual(t, srv.ReadHeaderTimeout, 30*time.Second)
+	assert.Equal(t, 64<<10, srv.MaxHeaderBytes)
+	assert.Positive(t, srv.IdleTimeout)
 }

@@ -33,6 +33,11 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *batch != "" {
+		if err := checkBatchID(*batch); err != nil {
+			return err
+		}
+	}
 	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/httpapi"
 	"github.com/reaper-media/reaper/providers/registry"
 )
 
@@ -114,6 +115,15 @@ type batchCmd struct {
 	config, batch *string
 }
 
+// checkBatchID refuses a --batch value that is not in the format jobs.NewBatchID makes, before
+// anything connects: batch ids become parts of Redis key names.
+func checkBatchID(id string) error {
+	if !jobs.ValidBatchID(id) {
+		return errors.New("--batch: " + httpapi.InvalidBatchID(id))
+	}
+	return nil
+}
+
 // batchFlags registers --config and --batch (help says what the batch is for).
 func batchFlags(fs *flag.FlagSet, e *env, help string) batchCmd {
 	return batchCmd{config: configFlag(fs, e), batch: fs.String("batch", "", "batch `id` "+help+" (required)")}
@@ -127,6 +137,9 @@ func (b batchCmd) open(ctx context.Context, e *env, fs *flag.FlagSet, args []str
 	}
 	if *b.batch == "" {
 		return nil, "", nil, errors.New("--batch is required")
+	}
+	if err := checkBatchID(*b.batch); err != nil {
+		return nil, "", nil, err
 	}
 	if check != nil {
 		if err := check(); err != nil {
