@@ -30,10 +30,14 @@ import (
 // It reads asynq's keys (asynq:{<queue>}:pending, :active, :lease, :scheduled, :retry, :t:<task id>)
 // and pages through them with asynq's Inspector, one page in memory at a time.
 
-// asynq's key names (internal/base of asynq v0.26.0); reconcile reads them and the stranded-task script
-// writes the first three.
+// asynq's key names (internal/base of asynq v0.26.0); reconcile reads them, the stranded-task script
+// writes a queue's active and pending lists and its task hashes, and a lost queue registration is
+// written again.
 func asynqKey(queue, suffix string) string     { return "asynq:{" + queue + "}:" + suffix }
 func asynqTaskKey(queue, taskID string) string { return asynqKey(queue, "t:"+taskID) }
+
+// asynqQueuesKey is asynq's set of known queue names.
+const asynqQueuesKey = "asynq:queues"
 
 // ManifestOf turns a list of targets into a ReconcileOptions.Manifest.
 func ManifestOf(ts []providers.Target) iter.Seq2[providers.Target, error] {
@@ -281,12 +285,23 @@ func (a *Admin) scanQueues(ctx context.Context, tally map[string]*batchTally, o 
 	}
 	for _, n := range providers.Names {
 		q := QueueName(n)
-		if !slices.Contains(known, q) {
-			continue
-		}
 		sizes, err := a.queueSizes(ctx, q)
 		if err != nil {
 			return res, err
+		}
+		if sizes.Sum() == 0 {
+			continue
+		}
+		if !slices.Contains(known, q) {
+			// asynq's client registers a queue once per process, so a Redis that lost its last second
+			// of writes can hold a queue's tasks without the registration, and the Inspector then
+			// cannot list them. Registering it again is what the client does on enqueue.
+			if !o.move {
+				return res, fmt.Errorf("reconcile: queue %s holds tasks but is not registered in %s (its registration was lost); a run without dry-run registers it", q, asynqQueuesKey)
+			}
+			if err := a.store.rdb.SAdd(ctx, asynqQueuesKey, q).Err(); err != nil {
+				return res, fmt.Errorf("reconcile: register queue %s: %w", q, err)
+			}
 		}
 		states := []struct {
 			name string

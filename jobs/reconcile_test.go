@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -401,4 +403,69 @@ func TestSweepKeepsOpenBatchesAlive(t *testing.T) {
 	n, err := rdb.Exists(ctx, "reaper:batch:"+done.Batch+":out").Result()
 	require.NoError(t, err)
 	assert.Zero(t, n)
+}
+
+// asynq's client registers a queue once per process; a Redis that lost the registration still holds
+// the queue's tasks. A dry run says so; a run registers the queue again and counts its tasks.
+func TestReconcileRegistersALostQueue(t *testing.T) {
+	l := startLive(t, nil)
+	ctx := context.Background()
+	targets := l.stack.Targets(2, 0)
+	batch := l.submit(t, targets...)
+	require.NoError(t, l.p.Redis.SRem(ctx, "asynq:queues", "reaper-vod").Err())
+
+	_, err := l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{DryRun: true})
+	require.ErrorContains(t, err, "queue reaper-vod holds tasks but is not registered")
+	rep, err := l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{})
+	require.NoError(t, err)
+	assert.True(t, rep.AddsUp(), "%+v", rep)
+	assert.Equal(t, int64(6), rep.Queued.Pending)
+	ok, err := l.p.Redis.SIsMember(ctx, "asynq:queues", "reaper-vod").Result()
+	require.NoError(t, err)
+	assert.True(t, ok)
+}
+
+// Redis's host crashes after a batch was enqueued, losing the tail of the append-only file: what
+// appendfsync everysec can lose (up to a second of writes: tasks, their counts, asynq's queue
+// registrations). Redis restarts from what is left; reconcile with the manifest then brings every
+// target to exactly one outcome.
+func TestLostAOFTailIsReconciledFromTheManifest(t *testing.T) {
+	r := jobstest.StartRedisAOF(t)
+	stack, err := jobstest.StartStack(jobstest.StackOptions{Seed: 13})
+	require.NoError(t, err)
+	t.Cleanup(stack.Close)
+	cfg, err := stack.Config(r.URL())
+	require.NoError(t, err)
+	rdb := r.Client()
+	l := &live{redis: r, stack: stack, cfg: cfg, p: jobs.FromConfig(cfg, rdb)}
+	ctx := context.Background()
+	targets := stack.Targets(1000, 0)
+	batch := l.submit(t, targets...)
+
+	dir, err := rdb.ConfigGet(ctx, "dir").Result()
+	require.NoError(t, err)
+	r.Stop() // SIGKILL
+	// The host's crash: the last writes never reached the disk. Cut the AOF's increment to half.
+	incr, err := filepath.Glob(filepath.Join(dir["dir"], "appendonlydir", "*.incr.aof"))
+	require.NoError(t, err)
+	require.NotEmpty(t, incr, "redis-server 7 writes a multi-part AOF")
+	last := incr[len(incr)-1]
+	st, err := os.Stat(last)
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(last, st.Size()/2))
+	r.Restart()
+
+	b, err := l.p.Store.Batch(ctx, batch)
+	require.NoError(t, err, "the batch was created in the half that survived")
+	rep, err := l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: jobs.ManifestOf(targets), Producer: l.p.Producer})
+	require.NoError(t, err)
+	t.Logf("after the crash: total %d sealed %v; reconcile: %+v", b.Total, b.Sealed, rep)
+	assert.Positive(t, rep.Reenqueued, "the crash lost tasks")
+	assert.True(t, rep.AddsUp(), "%+v", rep)
+	assert.Equal(t, 3000, rep.HadTask+rep.Reenqueued)
+
+	l.startWorker(t)
+	b = waitDone(t, l.p.Store, batch)
+	assert.Equal(t, int64(3000), b.Total)
+	require.NoError(t, stack.Verify(ctx, l.p.Store, batch, targets))
 }
