@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -113,11 +114,79 @@ func TestKubernetesManifestsAgreeWithTheCode(t *testing.T) {
 		secret[k] = fmt.Sprint(v)
 	}
 	secret["REAPER_API_TOKENS"] = fmt.Sprint(dig(byKind["Secret"]["reaper-api-tokens"], "stringData", "tokens"))
+	configMapText := dig(byKind["ConfigMap"]["reaper-config"], "data", "reaper.yaml").(string)
 	cfgPath := filepath.Join(t.TempDir(), "reaper.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(dig(byKind["ConfigMap"]["reaper-config"], "data", "reaper.yaml").(string)), 0o600))
+	require.NoError(t, os.WriteFile(cfgPath, []byte(configMapText), 0o600))
 	cfg, err := config.Load(cfgPath, func(k string) string { return secret[k] })
 	require.NoError(t, err, "the ConfigMap's reaper.yaml must load with the Secret's variables")
 	adminPort, apiPort := portOf(t, cfg.Admin.Listen), portOf(t, cfg.API.Listen)
+
+	// Redis has a password, from its own Secret; the ConfigMap holds no Redis URL and no password.
+	redisPassword := fmt.Sprint(dig(byKind["Secret"]["reaper-redis"], "stringData", "password"))
+	assert.Regexp(t, `^[A-Za-z0-9]{16,}$`, redisPassword, "the Redis password goes into a URL unescaped")
+	assert.NotContains(t, configMapText, redisPassword)
+	assert.NotContains(t, configMapText, "redis://", "REAPER_REDIS_URL (with the password) comes from the Secret")
+	secretValue := func(ref any) string {
+		v, ok := dig(byKind["Secret"][fmt.Sprint(dig(ref, "name"))], "stringData", fmt.Sprint(dig(ref, "key"))).(string)
+		require.True(t, ok, "secretKeyRef %v names no Secret key", ref)
+		return v
+	}
+	// podEnv is a container's environment as Kubernetes builds it: envFrom Secrets, then env, with
+	// $(VAR) expanded from the variables defined before.
+	podEnv := func(c any) map[string]string {
+		env := map[string]string{}
+		for _, from := range dig(c, "envFrom").([]any) {
+			for k, v := range dig(byKind["Secret"][fmt.Sprint(dig(from, "secretRef", "name"))], "stringData").(map[string]any) {
+				env[k] = fmt.Sprint(v)
+			}
+		}
+		for _, e := range dig(c, "env").([]any) {
+			n := dig(e, "name").(string)
+			if ref := dig(e, "valueFrom", "secretKeyRef"); ref != nil {
+				env[n] = secretValue(ref)
+				continue
+			}
+			env[n] = regexp.MustCompile(`\$\(([A-Z_]+)\)`).ReplaceAllStringFunc(fmt.Sprint(dig(e, "value")), func(m string) string {
+				v, ok := env[m[2:len(m)-1]]
+				assert.True(t, ok, "%s refers to %s before it is defined", n, m)
+				return v
+			})
+		}
+		return env
+	}
+	redisPod := dig(byKind["StatefulSet"]["reaper-redis"], "spec", "template")
+	redisC := dig(redisPod, "spec", "containers", 0)
+	redisArgs := fmt.Sprint(dig(redisC, "args"))
+	assert.Contains(t, redisArgs, "--requirepass $(REDIS_PASSWORD)")
+	assert.Contains(t, redisArgs, "--maxmemory-policy noeviction")
+	for _, e := range dig(redisC, "env").([]any) {
+		assert.Equal(t, redisPassword, secretValue(dig(e, "valueFrom", "secretKeyRef")), "redis env %v", dig(e, "name"))
+	}
+
+	// Only reaper's pods may reach Redis.
+	np := byKind["NetworkPolicy"]["reaper-redis"]
+	require.NotNil(t, np, "a NetworkPolicy guards Redis")
+	assert.Equal(t, dig(redisPod, "metadata", "labels"), dig(np, "spec", "podSelector", "matchLabels"), "the policy selects the Redis pods")
+	assert.Contains(t, dig(np, "spec", "policyTypes"), "Ingress")
+	ingress := dig(np, "spec", "ingress").([]any)
+	require.Len(t, ingress, 1)
+	from := dig(ingress[0], "from").([]any)
+	require.Len(t, from, 1, "one peer: reaper's pods")
+	require.Nil(t, dig(from[0], "namespaceSelector"))
+	require.Nil(t, dig(from[0], "ipBlock"))
+	peer := dig(from[0], "podSelector")
+	assert.Equal(t, 6379, dig(ingress[0], "ports", 0, "port"))
+	assert.False(t, selects(peer, map[string]any{"app.kubernetes.io/name": "someone-else", "app.kubernetes.io/component": "worker"}))
+	assert.False(t, selects(peer, map[string]any{}))
+
+	// No Service leaves the cluster, and none exposes an admin port.
+	for name, svc := range byKind["Service"] {
+		assert.Contains(t, []any{nil, "ClusterIP"}, dig(svc, "spec", "type"), "Service %s stays inside the cluster", name)
+		for _, p := range dig(svc, "spec", "ports").([]any) {
+			assert.NotEqual(t, "admin", dig(p, "targetPort"), name)
+			assert.NotEqual(t, adminPort, dig(p, "port"), name)
+		}
+	}
 
 	want := map[string]struct {
 		command  string
@@ -126,7 +195,7 @@ func TestKubernetesManifestsAgreeWithTheCode(t *testing.T) {
 	}{
 		"reaper-worker":    {"worker", adminPort, 2},
 		"reaper-scheduler": {"scheduler", adminPort, 2},
-		"reaper-api":       {"serve", apiPort, 1},
+		"reaper-api":       {"serve", adminPort, 1}, // probes and scrapes on admin.listen, clients on api.listen
 	}
 	for name, w := range want {
 		d := byKind["Deployment"][name]
@@ -150,18 +219,53 @@ func TestKubernetesManifestsAgreeWithTheCode(t *testing.T) {
 		assert.Equal(t, true, dig(pod, "spec", "securityContext", "runAsNonRoot"), name)
 		for _, e := range dig(c, "env").([]any) {
 			n := dig(e, "name").(string)
+			if n == "REDIS_PASSWORD" { // only to build REAPER_REDIS_URL, from the Secret
+				assert.Equal(t, redisPassword, secretValue(dig(e, "valueFrom", "secretKeyRef")), name)
+				continue
+			}
 			assert.True(t, n == "REAPER_CONFIG" || envAllowed(n), "%s: env %s is not read by reaper", name, n)
 		}
 		assert.Equal(t, "reaper-credentials", dig(c, "envFrom", 0, "secretRef", "name"), name)
+
+		// What the container runs with: the ConfigMap plus its environment reaches Redis with the password.
+		env := podEnv(c)
+		podCfg, err := config.Load(cfgPath, func(k string) string { return env[k] })
+		require.NoError(t, err, name)
+		u, err := url.Parse(podCfg.Redis.URL)
+		require.NoError(t, err, name)
+		assert.Equal(t, "reaper-redis:6379", u.Host, "%s: redis.url must name the Redis Service", name)
+		pw, _ := u.User.Password()
+		assert.Equal(t, redisPassword, pw, "%s: REAPER_REDIS_URL carries Redis's password", name)
+		assert.Contains(t, podCfg.Secrets(), redisPassword, "%s: the password is scrubbed like every secret", name)
+		assert.True(t, selects(peer, dig(pod, "metadata", "labels").(map[string]any)), "%s may reach Redis", name)
+		if name == "reaper-api" {
+			assert.Equal(t, apiPort, ports["http"], "the API's clients port")
+		}
 	}
 	grace := dig(byKind["Deployment"]["reaper-worker"], "spec", "template", "spec", "terminationGracePeriodSeconds").(int)
 	assert.Greater(t, time.Duration(grace)*time.Second, cfg.Worker.ShutdownTimeout,
 		"the worker's grace period must outlast worker.shutdown_timeout")
 	assert.NotNil(t, byKind["PodDisruptionBudget"]["reaper-worker"])
-	assert.Equal(t, "reaper-redis", strings.Split(strings.TrimPrefix(cfg.Redis.URL, "redis://"), ":")[0],
-		"redis.url must name the Redis Service")
 	assert.NotNil(t, byKind["Service"]["reaper-redis"])
 	assert.Contains(t, dig(byKind["StatefulSet"]["reaper-redis"], "spec", "template", "spec", "containers", 0, "args"), "--appendonly")
+}
+
+// selects reports whether a Kubernetes label selector (matchLabels, matchExpressions with In)
+// selects a pod with labels.
+func selects(selector any, labels map[string]any) bool {
+	matchLabels, _ := dig(selector, "matchLabels").(map[string]any)
+	for k, v := range matchLabels {
+		if labels[k] != v {
+			return false
+		}
+	}
+	exprs, _ := dig(selector, "matchExpressions").([]any)
+	for _, e := range exprs {
+		if dig(e, "operator") != "In" || !slices.Contains(dig(e, "values").([]any), labels[dig(e, "key").(string)]) {
+			return false
+		}
+	}
+	return true
 }
 
 func TestComposeAgreesWithTheCode(t *testing.T) {
@@ -169,10 +273,32 @@ func TestComposeAgreesWithTheCode(t *testing.T) {
 	services := dig(doc, "services").(map[string]any)
 	cfgMount := ""
 	commandsSeen := map[string]int{}
+	password := regexp.MustCompile(`^\$\{REDIS_PASSWORD:\?[^}]*\}$`)
 	for name, s := range services {
 		if name == "redis" {
-			assert.Contains(t, dig(s, "command"), "--appendonly")
+			cmd := dig(s, "command").([]any)
+			assert.Contains(t, cmd, "--appendonly")
+			i := slices.Index(cmd, any("--requirepass"))
+			require.Positive(t, i, "Redis has a password")
+			assert.Regexp(t, password, cmd[i+1], "from REDIS_PASSWORD, required")
+			assert.Regexp(t, password, dig(s, "environment", "REDISCLI_AUTH"), "the healthcheck authenticates")
+			assert.Nil(t, dig(s, "ports"), "Redis publishes no port")
 			continue
+		}
+		// Redis's URL carries the password; admin ports are published on loopback only.
+		assert.Regexp(t, `^redis://:\$\{REDIS_PASSWORD:\?[^}]*\}@redis:6379/0$`, dig(s, "environment", "REAPER_REDIS_URL"), name)
+		adminPort := portOf(t, dig(s, "environment", "REAPER_ADMIN_LISTEN").(string))
+		for _, p := range dig(s, "ports").([]any) {
+			parts := strings.Split(p.(string), ":")
+			container, err := strconv.Atoi(parts[len(parts)-1])
+			require.NoError(t, err, p)
+			if container == adminPort {
+				require.Len(t, parts, 3, "%s: %s must name a host address", name, p)
+				assert.Equal(t, "127.0.0.1", parts[0], "%s: admin port %s is published on loopback only", name, p)
+				continue
+			}
+			assert.Equal(t, "serve", dig(s, "command", 0), "%s: only the API is published beyond loopback", name)
+			assert.Equal(t, portOf(t, config.Default().API.Listen), container, name)
 		}
 		cmd := dig(s, "command").([]any)
 		assert.Contains(t, commandNames(), cmd[0], name)
@@ -198,6 +324,7 @@ func TestComposeAgreesWithTheCode(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^#?\s*(?:or )?(REAPER_[A-Z_]+)=`).FindAllStringSubmatch(string(env), -1) {
 		assert.True(t, envAllowed(m[1]), "reaper.env.example: %s", m[1])
 	}
+	assert.Regexp(t, `(?m)^REDIS_PASSWORD=$`, string(env), "reaper.env.example asks for Redis's password")
 }
 
 func TestDockerfileAndSystemdUnits(t *testing.T) {
@@ -211,6 +338,7 @@ func TestDockerfileAndSystemdUnits(t *testing.T) {
 	units, err := filepath.Glob(filepath.Join(deployDir, "systemd", "*.service"))
 	require.NoError(t, err)
 	require.Len(t, units, 3)
+	var adminPorts []string
 	for _, u := range units {
 		b, err := os.ReadFile(u)
 		require.NoError(t, err)
@@ -222,6 +350,15 @@ func TestDockerfileAndSystemdUnits(t *testing.T) {
 		d, err := time.ParseDuration(stop[1])
 		require.NoError(t, err)
 		assert.Greater(t, d, config.Default().Worker.ShutdownTimeout, u)
+
+		// Each unit's admin server on its own loopback port, so the three can share a host.
+		admin := regexp.MustCompile(`(?m)^Environment=REAPER_ADMIN_LISTEN=(\S+)$`).FindStringSubmatch(string(b))
+		require.NotNil(t, admin, u)
+		host, port, err := net.SplitHostPort(admin[1])
+		require.NoError(t, err, u)
+		assert.True(t, net.ParseIP(host).IsLoopback(), u)
+		assert.NotContains(t, adminPorts, port, "%s: admin port shared with another unit", u)
+		adminPorts = append(adminPorts, port)
 	}
 }
 
