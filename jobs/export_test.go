@@ -1,7 +1,17 @@
 package jobs
 
+import (
+	"context"
+	"time"
+)
+
 // Script hashes, for tests that inject faults into one script's runs (jobstest.Script).
 var (
 	FinishScriptSHA = finishScript.Hash()
 	NoteScriptSHA   = noteScript.Hash()
 )
+
+// SweepStranded runs the worker's stranded-task sweep once, as if at now.
+func (w *Worker) SweepStranded(ctx context.Context, now time.Time) (int, error) {
+	return w.rescue.sweep(ctx, now)
+}

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -76,15 +77,35 @@ type Worker struct {
 	Server  *asynq.Server
 	// Overnight is the handler's overnight window (nil when off); tests set its clock before Start.
 	Overnight *Overnight
+
+	rescue     *rescuer
+	stopRescue context.CancelFunc
+	rescueDone chan struct{}
 }
 
-// Start starts processing tasks.
-func (w *Worker) Start() error { return w.Server.Start(Mux(w.Handler)) }
+// Start starts processing tasks, and the sweep that requeues tasks asynq holds active with no live
+// worker running them.
+func (w *Worker) Start() error {
+	if err := w.Server.Start(Mux(w.Handler)); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopRescue, w.rescueDone = cancel, make(chan struct{})
+	go func() {
+		defer close(w.rescueDone)
+		w.rescue.run(ctx)
+	}()
+	return nil
+}
 
 // Shutdown stops taking tasks; in-flight deletes finish within worker.shutdown_timeout or go back to
 // the queue. It returns once every handler has returned (or the time to record what they have is up),
 // so the caller may close Redis after it: an answer a provider gave is recorded, not lost to the close.
 func (w *Worker) Shutdown() {
+	if w.stopRescue != nil {
+		w.stopRescue()
+		<-w.rescueDone
+	}
 	w.Server.Shutdown()
 	w.Handler.Wait(w.Handler.persist + 5*time.Second)
 }
@@ -125,5 +146,9 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 	}
 	srv := NewServer(p.Redis, WorkerOptions{Concurrency: cfg.Worker.Concurrency, Queues: queues,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, Policy: p.Policy(), Logger: log})
-	return &Worker{Handler: h, Server: srv, Overnight: overnight}
+	names := make([]providers.Name, 0, len(queues))
+	for n := range queues {
+		names = append(names, n)
+	}
+	return &Worker{Handler: h, Server: srv, Overnight: overnight, rescue: newRescuer(p.Redis, names, log)}
 }

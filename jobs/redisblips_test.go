@@ -1,0 +1,53 @@
+package jobs_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/providers"
+)
+
+// Every client connection Redis has is reset again and again while a batch runs (a network blip, a
+// proxy restart): every file is recorded as what happened to it (deleted or recycled, never
+// already_gone: all existed), and the batch is done within seconds of the last reset, not a
+// lease-recovery minute later.
+func TestConnectionResetsMisrecordNothing(t *testing.T) {
+	l := startLive(t, func(c *config.Config) {
+		// About 3 s of work, so the resets land while it runs.
+		c.Providers.MSS.RateLimit, c.Providers.SMH.RateLimit, c.Providers.VOD.RateLimit = 100, 100, 100
+	})
+	for _, n := range providers.Names {
+		l.stack.Faults(n).SetLatency(2*time.Millisecond, 2*time.Millisecond)
+	}
+	targets := l.stack.Targets(300, 0)
+	l.startWorker(t)
+	batch := l.submit(t, targets...)
+
+	admin := l.redis.Client()
+	ctx := context.Background()
+	var resets atomic.Int64
+	var last time.Time
+	for range 10 {
+		time.Sleep(200 * time.Millisecond)
+		n, err := admin.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Result()
+		require.NoError(t, err)
+		resets.Add(n)
+		last = time.Now()
+	}
+	require.Positive(t, resets.Load(), "connections were reset")
+	// Tasks whose dequeue reply a reset lost are requeued by the workers' stranded-task sweep within
+	// about rescueAfter (10 s), not asynq's lease recovery (60 to 120 s).
+	b := waitDoneWithin(t, l.p.Store, batch, time.Until(last.Add(25*time.Second)))
+	require.NoError(t, l.stack.Verify(ctx, l.p.Store, batch, targets))
+	assert.Zero(t, b.Counts[jobs.AlreadyGone], "a deleted file recorded already_gone: %v", b.Counts)
+	assert.Zero(t, b.Counts[jobs.Failed], "%v", b.Counts)
+	assert.Equal(t, int64(len(targets)), b.Counts[jobs.Deleted]+b.Counts[jobs.Recycled])
+	t.Logf("%d connections reset in 10 rounds; batch %v", resets.Load(), b.Counts)
+}
