@@ -81,7 +81,10 @@ func startAdmin(ctx context.Context, cfg *config.Config, p *jobs.Pipeline, log *
 		log.Info("dashboard off: set REAPER_ADMIN_USER and REAPER_ADMIN_PASSWORD, or API tokens, to serve /monitor/")
 	}
 	log.Info("admin listening", "addr", ln.Addr().String(), "paths", paths)
-	eviction.warnings(ctx) // logs the warning at start-up too, for processes nothing probes
+	// At start-up too, for processes nothing probes (the warning is logged once per policy).
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	eviction.warnings(wctx)
+	cancel()
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
