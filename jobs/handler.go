@@ -71,8 +71,9 @@ type HandlerOptions struct {
 	// MaxWait is the longest a task waits in place for the rate limiter before it is rescheduled.
 	MaxWait time.Duration
 	// PersistTimeout bounds how long the handler keeps retrying a Redis write that records what a
-	// provider answered (the outcome, the attempt, the parking): a Redis blip or failover must not lose
-	// the answer. Default 30s.
+	// provider answered (the outcome, the attempt, the parking): a Redis blip, failover or stall must
+	// not lose the answer. Default 2m: longer than asynq's 30 s lease, so a stall that makes asynq
+	// run the task again still ends with this run's record.
 	PersistTimeout time.Duration
 	Logger         *slog.Logger
 	Observer       Observer
@@ -87,7 +88,7 @@ func NewHandler(o HandlerOptions) *Handler {
 		o.Observer = nopObserver{}
 	}
 	if o.PersistTimeout <= 0 {
-		o.PersistTimeout = 30 * time.Second
+		o.PersistTimeout = 2 * time.Minute
 	}
 	return &Handler{lanes: o.Lanes, store: o.Store, limiter: o.Limiter, policy: o.Policy, maxWait: o.MaxWait,
 		persist: o.PersistTimeout, log: o.Logger, observer: o.Observer, cancels: cancelCache{m: map[string]cancelState{}}}

@@ -51,3 +51,35 @@ func TestConnectionResetsMisrecordNothing(t *testing.T) {
 	assert.Equal(t, int64(len(targets)), b.Counts[jobs.Deleted]+b.Counts[jobs.Recycled])
 	t.Logf("%d connections reset in 10 rounds; batch %v", resets.Load(), b.Counts)
 }
+
+// Redis stalls (SIGSTOP) for longer than asynq's 30 s lease in the middle of a batch: leases lapse,
+// asynq and the stranded-task sweep run tasks again, handlers keep retrying what they must record.
+// Afterwards every file has exactly one outcome, the right one (a file this worker deleted is never
+// left recorded already_gone by a re-run), and every provider call is counted once.
+func TestRedisStallLongerThanTheLeaseLosesNothing(t *testing.T) {
+	l := startLive(t, func(c *config.Config) {
+		c.Providers.MSS.RateLimit, c.Providers.SMH.RateLimit, c.Providers.VOD.RateLimit = 50, 50, 50
+	})
+	targets := l.stack.Targets(200, 0)
+	l.startWorker(t)
+	batch := l.submit(t, targets...)
+	ctx := context.Background()
+	require.Eventually(t, func() bool {
+		b, err := l.p.Store.Batch(ctx, batch)
+		require.NoError(t, err)
+		return b.Terminal >= 100
+	}, 30*time.Second, 10*time.Millisecond)
+
+	l.redis.Pause()
+	time.Sleep(35 * time.Second)
+	l.redis.Resume()
+
+	b := waitDoneWithin(t, l.p.Store, batch, 3*time.Minute)
+	require.NoError(t, l.stack.Verify(ctx, l.p.Store, batch, targets))
+	assert.Zero(t, b.Counts[jobs.AlreadyGone], "%v", b.Counts)
+	assert.Zero(t, b.Counts[jobs.Failed], "%v", b.Counts)
+	for _, tg := range targets {
+		r := l.record(t, batch, tg)
+		assert.Equal(t, l.stack.Fake(tg.Provider).Calls(tg), r.Attempts, "%s: every call counted once", tg)
+	}
+}
