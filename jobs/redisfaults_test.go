@@ -337,3 +337,35 @@ func TestParkFaultMatrix(t *testing.T) {
 		})
 	}
 }
+
+// The outcome stream is trimmed by age, on Redis's clock: entries past outcomes.stream_retention go,
+// whatever their number; with the stream off nothing is written.
+func TestOutcomeStreamIsTrimmedByAge(t *testing.T) {
+	rdb := jobstest.StartRedis(t).Client()
+	ctx := context.Background()
+	store := jobs.NewStore(rdb, jobs.StoreOptions{StreamRetention: 300 * time.Millisecond})
+	require.NoError(t, store.CreateBatch(ctx, jobs.BatchMeta{ID: "b"}))
+	finish := func(s *jobs.Store, key string) {
+		_, err := s.Finish(ctx, jobs.Record{Batch: "b", Provider: providers.VOD, Key: key, EnqueueID: "e", Outcome: jobs.Deleted}, true)
+		require.NoError(t, err)
+	}
+	for i := range 300 {
+		finish(store, fmt.Sprint(i))
+	}
+	n, err := rdb.XLen(ctx, jobs.StreamKey).Result()
+	require.NoError(t, err)
+	require.Equal(t, int64(300), n)
+	time.Sleep(500 * time.Millisecond) // Redis's clock moves on: the stream's age is Redis's to judge
+	finish(store, "late")
+	n, err = rdb.XLen(ctx, jobs.StreamKey).Result()
+	require.NoError(t, err)
+	assert.Less(t, n, int64(101), "entries older than the retention were trimmed (whole nodes: MINID ~)")
+
+	off := jobs.NewStore(rdb, jobs.StoreOptions{StreamRetention: -1})
+	before, err := rdb.XLen(ctx, jobs.StreamKey).Result()
+	require.NoError(t, err)
+	finish(off, "quiet")
+	after, err := rdb.XLen(ctx, jobs.StreamKey).Result()
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "stream off: no entry")
+}

@@ -103,7 +103,7 @@ func startAdmin(ctx context.Context, cfg *config.Config, p *jobs.Pipeline, log *
 // provider's error codes from its classification table (with config overrides), and the queues
 // read from Redis at every scrape.
 func newMetrics(p *jobs.Pipeline) *metrics.Metrics {
-	m := metrics.New(metrics.Options{Providers: p.Config.Enabled(), Codes: codeTables(p.Config), Queues: p.Admin})
+	m := metrics.New(metrics.Options{Providers: p.Config.Enabled(), Codes: codeTables(p.Config), Queues: p.Admin, Stream: p.Store})
 	m.SetParked(p.Store.ParkedByProvider)
 	return m
 }

@@ -50,6 +50,9 @@ type Options struct {
 	// Queues, when set, is read at every scrape for the reaper_queue_* metrics (usually the pipeline's
 	// *jobs.Admin).
 	Queues QueueSource
+	// Stream, when set, is read at every scrape for the outcome stream's consumer groups
+	// (reaper_outcome_stream_lag, reaper_outcome_stream_pending; usually the pipeline's *jobs.Store).
+	Stream StreamSource
 	// ScrapeTimeout bounds the scrape-time reads of Redis (default 5s).
 	ScrapeTimeout time.Duration
 }
@@ -240,7 +243,17 @@ var (
 		[]string{"provider", "queue"}, nil)
 	parkedDesc = prometheus.NewDesc("reaper_parked_tasks",
 		"Tasks parked for the overnight retry window, by provider.", []string{"provider"}, nil)
+	streamLagDesc = prometheus.NewDesc("reaper_outcome_stream_lag",
+		"Outcome stream entries not yet delivered to a consumer group (-1: Redis cannot tell). Entries older than outcomes.stream_retention are trimmed whether read or not.",
+		[]string{"group"}, nil)
+	streamPendingDesc = prometheus.NewDesc("reaper_outcome_stream_pending",
+		"Outcome stream entries delivered to a consumer group and not acknowledged.", []string{"group"}, nil)
 )
+
+// StreamSource reports the outcome stream's consumer groups (*jobs.Store implements it).
+type StreamSource interface {
+	StreamGroups(ctx context.Context) ([]jobs.StreamGroup, error)
+}
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueUpDesc
@@ -248,11 +261,25 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueLatencyDesc
 	ch <- queuePausedDesc
 	ch <- parkedDesc
+	ch <- streamLagDesc
+	ch <- streamPendingDesc
 }
 
 func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	if src := c.m.o.Queues; src != nil {
 		c.collectQueues(ch, src)
+	}
+	if src := c.m.o.Stream; src != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), c.m.o.ScrapeTimeout)
+		groups, err := src.StreamGroups(ctx)
+		cancel()
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(streamLagDesc, err)
+		}
+		for _, g := range groups {
+			ch <- prometheus.MustNewConstMetric(streamLagDesc, prometheus.GaugeValue, float64(g.Lag), g.Name)
+			ch <- prometheus.MustNewConstMetric(streamPendingDesc, prometheus.GaugeValue, float64(g.Pending), g.Name)
+		}
 	}
 	if fn := c.m.parked.Load(); fn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), c.m.o.ScrapeTimeout)

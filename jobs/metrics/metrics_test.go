@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/jobs/metrics"
 	"github.com/reaper-media/reaper/providers"
 )
@@ -200,4 +202,26 @@ func BenchmarkCall(b *testing.B) {
 			m.Outcome(providers.MSS, jobs.Deleted)
 		}
 	})
+}
+
+// A consumer group's lag on the outcome stream is read from Redis at every scrape.
+func TestOutcomeStreamLag(t *testing.T) {
+	rdb := jobstest.StartRedis(t).Client()
+	store := jobs.NewStore(rdb, jobs.StoreOptions{})
+	m := metrics.New(metrics.Options{Stream: store})
+	assert.NotContains(t, scrape(t, m), "reaper_outcome_stream_lag{", "no stream, no groups")
+
+	ctx := context.Background()
+	require.NoError(t, store.CreateBatch(ctx, jobs.BatchMeta{ID: "b"}))
+	require.NoError(t, rdb.XGroupCreateMkStream(ctx, jobs.StreamKey, "audit", "0").Err())
+	for i := range 5 {
+		_, err := store.Finish(ctx, jobs.Record{Batch: "b", Provider: providers.VOD, Key: fmt.Sprint(i), EnqueueID: "e", Outcome: jobs.Deleted}, true)
+		require.NoError(t, err)
+	}
+	assert.Contains(t, scrape(t, m), `reaper_outcome_stream_lag{group="audit"} 5`)
+	_, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "audit", Consumer: "c", Streams: []string{jobs.StreamKey, ">"}, Count: 2}).Result()
+	require.NoError(t, err)
+	text := scrape(t, m)
+	assert.Contains(t, text, `reaper_outcome_stream_lag{group="audit"} 3`)
+	assert.Contains(t, text, `reaper_outcome_stream_pending{group="audit"} 2`)
 }
