@@ -97,6 +97,11 @@ type ReconcileReport struct {
 	HadRecord       int // recorded in this batch
 	HadTask         int // queued (by this batch, or by another that holds the target)
 	ManifestRepeats int // a line repeating a target already handled in this run
+	// Orphans counts the batch's tasks found orphaned and put back to pending (in a dry run: that would
+	// be): a task hash that says active while the task is in no list, which asynq's done and retry
+	// scripts leave when they fail half way (they stop at a missing lease after removing the task from
+	// active). No worker would ever run it, and its task id would refuse a new enqueue of the target.
+	Orphans int
 	// Reenqueued counts the targets enqueued again into the batch (in a dry run: that would be).
 	Reenqueued int
 	// TotalAdded is what the run added to the batch's total: the re-enqueued targets the total did not
@@ -173,12 +178,14 @@ func (a *Admin) Reconcile(ctx context.Context, batch string, o ReconcileOptions)
 		if err := a.reenqueueMissing(ctx, batch, o, &rep); err != nil {
 			return rep, err
 		}
-		// Each target lost after it was counted is missing once and re-enqueued once; every target
-		// re-enqueued beyond those was never counted (its count was lost too, or never sent).
+		// Each target lost after it was counted is missing once and back in the queue once (re-enqueued,
+		// or its orphaned task put back); every one beyond those was never counted (its count was lost
+		// too, or never sent).
+		back := int64(rep.Reenqueued + rep.Orphans)
 		if rep.Stable {
-			rep.TotalAdded = max(0, int64(rep.Reenqueued)-rep.Missing)
+			rep.TotalAdded = max(0, back-rep.Missing)
 		}
-		rep.MissingAfter = rep.Missing + rep.TotalAdded - int64(rep.Reenqueued)
+		rep.MissingAfter = rep.Missing + rep.TotalAdded - back
 		seal = !rep.Sealed
 		rep.Sealed = true
 	}
@@ -196,25 +203,44 @@ func (a *Admin) reenqueueMissing(ctx context.Context, batch string, o ReconcileO
 	handled := map[string]bool{} // targets re-enqueued by this run: a repeated manifest line is not missing twice
 	chunk := make([]providers.Target, 0, checkChunk)
 	check := func() error {
-		tasks := make([]*redis.IntCmd, len(chunk))
+		states := make([]*redis.StringCmd, len(chunk))
 		records := make([]*redis.BoolCmd, len(chunk))
-		if _, err := a.store.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, err := a.store.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, t := range chunk {
-				tasks[i] = p.Exists(ctx, asynqTaskKey(QueueName(t.Provider), TaskID(t)))
+				states[i] = p.HGet(ctx, asynqTaskKey(QueueName(t.Provider), TaskID(t)), "state")
 				records[i] = p.HExists(ctx, outKey(batch), t.Key())
 			}
 			return nil
-		}); err != nil {
+		})
+		if err != nil && !errors.Is(err, redis.Nil) { // redis.Nil: a target without a task
 			return fmt.Errorf("reconcile %s: check targets: %w", batch, err)
 		}
 		for i, t := range chunk {
 			rep.Checked++
+			if err := records[i].Err(); err != nil {
+				return fmt.Errorf("reconcile %s: check targets: %w", batch, err)
+			}
+			state, err := states[i].Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return fmt.Errorf("reconcile %s: check targets: %w", batch, err)
+			}
 			switch key := t.Key(); {
 			case records[i].Val():
 				rep.HadRecord++
 			case handled[key]:
 				rep.ManifestRepeats++
-			case tasks[i].Val() == 1:
+			case state != "":
+				if state == "active" {
+					orphan, err := a.rescueOrphan(ctx, batch, t, !o.DryRun)
+					if err != nil {
+						return err
+					}
+					if orphan {
+						handled[key] = true
+						rep.Orphans++
+						continue
+					}
+				}
 				rep.HadTask++
 			default:
 				handled[key] = true
@@ -431,6 +457,56 @@ func (a *Admin) requeueStranded(ctx context.Context, q, id string, move bool) (s
 		return false, false, fmt.Errorf("reconcile: stranded task %s in %s: %w", id, q, err)
 	}
 	return n == 1, n == 1 && move, nil
+}
+
+// orphanScript finds (and with ARGV[2] = 1, puts back to the front of pending) a task whose hash says
+// active while it is not in the active list. asynq's scripts move a task in and out of active and set
+// its state in one step, so only a script that stopped half way leaves this.
+//
+//	KEYS[1] asynq:{<queue>}:active  KEYS[2] asynq:{<queue>}:pending  KEYS[3] asynq:{<queue>}:t:<task id>
+//	ARGV[1] task id  ARGV[2] 1 to put back, 0 to look only
+//
+// Returns 1 when the task was orphaned (and is now pending, with ARGV[2] = 1), 0 when it was not.
+var orphanScript = redis.NewScript(`
+if redis.call('HGET', KEYS[3], 'state') ~= 'active' then
+  return 0
+end
+if redis.call('LPOS', KEYS[1], ARGV[1]) then
+  return 0
+end
+if ARGV[2] == '1' then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  redis.call('HSET', KEYS[3], 'state', 'pending')
+end
+return 1
+`)
+
+// rescueOrphan puts target t's task back to pending (or, with move false, only reports) when it is
+// orphaned and belongs to batch; another batch's orphan is left to that batch's reconcile.
+func (a *Admin) rescueOrphan(ctx context.Context, batch string, t providers.Target, move bool) (bool, error) {
+	q, id := QueueName(t.Provider), TaskID(t)
+	keys := []string{asynqKey(q, "active"), asynqKey(q, "pending"), asynqTaskKey(q, id)}
+	n, err := orphanScript.Run(ctx, a.store.rdb, keys, id, "0").Int()
+	if err != nil {
+		return false, fmt.Errorf("reconcile %s: orphaned task %s: %w", batch, id, err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	ti, err := a.insp.GetTaskInfo(q, id)
+	if err != nil {
+		return false, fmt.Errorf("reconcile %s: orphaned task %s: %w", batch, id, err)
+	}
+	if p, err := DecodePayload(ti.Payload); err != nil || p.Batch != batch {
+		return false, nil
+	}
+	if !move {
+		return true, nil
+	}
+	if n, err = orphanScript.Run(ctx, a.store.rdb, keys, id, "1").Int(); err != nil {
+		return false, fmt.Errorf("reconcile %s: orphaned task %s: %w", batch, id, err)
+	}
+	return n == 1, nil
 }
 
 // batchCounters is what reconcile reads of a batch's metadata.

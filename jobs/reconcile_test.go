@@ -290,6 +290,8 @@ func TestReconcileSurvivesAFailedRedisCall(t *testing.T) {
 		lose(t, rdb, ts[2])
 		require.NoError(t, rdb.HIncrBy(ctx, "reaper:batch:"+batch, "total", -1).Err()) // ts[2]'s count was lost too
 		strand(t, rdb, ts[5])
+		strand(t, rdb, ts[8]) // and then orphaned: in no list
+		require.NoError(t, rdb.LRem(ctx, "asynq:{reaper-vod}:active", 0, jobs.TaskID(ts[8])).Err())
 		return batch, ts
 	}
 	reconcile := func(batch string, ts []providers.Target) (jobs.ReconcileReport, error) {
@@ -306,6 +308,7 @@ func TestReconcileSurvivesAFailedRedisCall(t *testing.T) {
 	require.True(t, rep.AddsUp(), "%+v", rep)
 	require.Equal(t, 3, rep.Reenqueued)
 	require.Equal(t, 1, rep.Requeued)
+	require.Equal(t, 1, rep.Orphans)
 	rec.mu.Lock()
 	calls := rec.calls
 	rec.on = false
@@ -468,4 +471,45 @@ func TestLostAOFTailIsReconciledFromTheManifest(t *testing.T) {
 	b = waitDone(t, l.p.Store, batch)
 	assert.Equal(t, int64(3000), b.Total)
 	require.NoError(t, stack.Verify(ctx, l.p.Store, batch, targets))
+}
+
+// A task whose hash says active while it is in no list (what asynq's done or retry script leaves when
+// it stops at a missing lease) is never run, and its task id refuses a new enqueue. Reconcile with the
+// manifest puts it back to pending; it then ends with exactly one outcome, counted once.
+func TestReconcileRescuesOrphanedTasks(t *testing.T) {
+	l := startLive(t, nil)
+	ctx := context.Background()
+	rdb := l.p.Redis
+	targets := l.stack.Targets(2, 0)
+	batch := l.submit(t, targets...)
+	orphan := targets[4]
+	strand(t, rdb, orphan)
+	q := "asynq:{" + jobs.QueueName(orphan.Provider) + "}:"
+	require.NoError(t, rdb.LRem(ctx, q+"active", 0, jobs.TaskID(orphan)).Err())
+
+	rep, err := l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), rep.Missing, "no list holds it")
+
+	before := digest(t, rdb)
+	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: jobs.ManifestOf(targets), Producer: l.p.Producer, DryRun: true})
+	require.NoError(t, err)
+	assert.Equal(t, before, digest(t, rdb))
+	assert.Equal(t, 1, rep.Orphans)
+	assert.True(t, rep.AddsUp(), "%+v", rep)
+
+	rep, err = l.p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: jobs.ManifestOf(targets), Producer: l.p.Producer})
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Orphans)
+	assert.Zero(t, rep.Reenqueued)
+	assert.Zero(t, rep.TotalAdded)
+	assert.True(t, rep.AddsUp(), "%+v", rep)
+	state, err := rdb.HGet(ctx, q+"t:"+jobs.TaskID(orphan), "state").Result()
+	require.NoError(t, err)
+	assert.Equal(t, "pending", state)
+
+	l.startWorker(t)
+	b := waitDone(t, l.p.Store, batch)
+	assert.Equal(t, int64(6), b.Total)
+	require.NoError(t, l.stack.Verify(ctx, l.p.Store, batch, targets))
 }

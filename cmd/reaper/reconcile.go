@@ -100,6 +100,9 @@ func writeReconcile(w io.Writer, r jobs.ReconcileReport) {
 	}
 	if r.Checked > 0 || r.Reenqueued > 0 {
 		fmt.Fprintf(tw, "manifest\t%d targets: %d recorded, %d queued, %d repeated lines\n", r.Checked, r.HadRecord, r.HadTask, r.ManifestRepeats)
+		if r.Orphans > 0 {
+			fmt.Fprintf(tw, "orphaned\t%d tasks in no queue list, %s\n", r.Orphans, would("put back to pending", "would be put back to pending"))
+		}
 		fmt.Fprintf(tw, "re-enqueued\t%s%d (%d added to the total)\n", would("", "would be "), r.Reenqueued, r.TotalAdded)
 	}
 	state := "adds up"
