@@ -590,7 +590,8 @@ func (s *Store) recordReconcile(ctx context.Context, batch string, w reconcileWr
 	return nil
 }
 
-// ReconcileFinding is the last reconcile's finding about a batch, kept in its metadata.
+// ReconcileFinding is the last reconcile's finding about a batch, kept in its metadata (fields
+// reconcile_at, reconcile_missing and reconcile_stable of reaper:batch:<id>).
 type ReconcileFinding struct {
 	At time.Time // zero: never reconciled
 	// Missing is ReconcileReport.MissingAfter: tasks counted that neither ended nor are queued.
