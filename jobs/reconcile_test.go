@@ -513,3 +513,26 @@ func TestReconcileRescuesOrphanedTasks(t *testing.T) {
 	assert.Equal(t, int64(6), b.Total)
 	require.NoError(t, l.stack.Verify(ctx, l.p.Store, batch, targets))
 }
+
+// BenchmarkReconcile reads a batch of 30,000 queued tasks through asynq's Inspector and checks its
+// 30,000-line manifest: the cost of `reaper reconcile --manifest` per target.
+func BenchmarkReconcile(b *testing.B) {
+	l := startLiveB(b)
+	ctx := context.Background()
+	var targets []providers.Target
+	for i := range 10_000 {
+		targets = append(targets,
+			providers.Target{Provider: providers.MSS, ProjectID: l.stack.Creds.MSSProject, FileID: fmt.Sprintf("bench-%06d", i)},
+			providers.Target{Provider: providers.SMH, LibraryID: l.stack.Creds.SMHLibrary, SpaceID: "-", Path: fmt.Sprintf("bench/%06d.mp4", i)},
+			providers.Target{Provider: providers.VOD, FileID: fmt.Sprintf("88%08d", i), SubAppID: l.stack.Creds.VODSubApp})
+	}
+	sum, err := l.p.Producer.Submit(ctx, jobs.BatchMeta{SubmittedBy: "bench"}, slices.Values(targets), nil)
+	require.NoError(b, err)
+	b.ResetTimer()
+	for b.Loop() {
+		rep, err := l.p.Admin.Reconcile(ctx, sum.Batch, jobs.ReconcileOptions{Manifest: jobs.ManifestOf(targets), Producer: l.p.Producer, DryRun: true})
+		require.NoError(b, err)
+		require.True(b, rep.AddsUp())
+	}
+	b.ReportMetric(float64(len(targets)*b.N)/b.Elapsed().Seconds(), "targets/s")
+}
