@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,6 +15,14 @@ import (
 )
 
 func TestIndexRegistrationsComeDueAndCanBeCancelled(t *testing.T) {
+	for _, shift := range clockShifts {
+		t.Run(fmt.Sprintf("clock%+dd", int(shift.Hours()/24)), func(t *testing.T) {
+			indexComesDue(t, time.Now().Add(shift).Truncate(time.Hour))
+		})
+	}
+}
+
+func indexComesDue(t *testing.T, now time.Time) {
 	r := jobstest.StartRedis(t)
 	fill := func(tg *providers.Target) {
 		if tg.ProjectID == "" {
@@ -22,7 +31,6 @@ func TestIndexRegistrationsComeDueAndCanBeCancelled(t *testing.T) {
 	}
 	x := jobs.NewIndex(r.Client(), fill)
 	ctx := context.Background()
-	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	mss := func(id string) providers.Target { return providers.Target{Provider: providers.MSS, FileID: id} }
 	require.NoError(t, x.Register(ctx, mss("a"), now.Add(-time.Hour)))
 	require.NoError(t, x.Register(ctx, mss("b"), now.Add(time.Hour)))
