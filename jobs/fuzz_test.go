@@ -3,6 +3,8 @@ package jobs_test
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -39,6 +41,7 @@ func FuzzDecodeLine(f *testing.F) {
 			return
 		}
 		checkDecoded(t, line, tg)
+		checkKeys(t, line)
 		again, err := json.Marshal(tg)
 		require.NoError(t, err)
 		tg2, err := jobs.DecodeLine(again)
@@ -67,6 +70,7 @@ func FuzzDecodePayload(f *testing.F) {
 			return
 		}
 		checkDecoded(t, body, p.Target)
+		checkKeys(t, body)
 		again, err := jobs.EncodePayload(p)
 		require.NoError(t, err)
 		p2, err := jobs.DecodePayload(again)
@@ -89,5 +93,55 @@ func checkDecoded(t *testing.T, raw []byte, tg providers.Target) {
 		if !spelled {
 			require.NotContains(t, s, "\uFFFD", "U+FFFD invented from %q", raw)
 		}
+	}
+}
+
+// checkKeys is an independent oracle for the strict walk, on json.Decoder's tokens: no object of an
+// accepted input repeats a key, and every key is spelled as a Target, DeletePart or Payload field.
+func checkKeys(t *testing.T, raw []byte) {
+	t.Helper()
+	known := map[string]bool{}
+	for _, v := range []any{providers.Target{}, providers.DeletePart{}, jobs.Payload{}} {
+		for _, f := range reflect.VisibleFields(reflect.TypeOf(v)) {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			known[name] = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	type frame struct {
+		object, key bool
+		seen        map[string]bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			stack = append(stack, &frame{object: tok == json.Delim('{'), key: true, seen: map[string]bool{}})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) > 0 {
+				stack[len(stack)-1].key = true
+			}
+			continue
+		}
+		if top == nil || !top.object {
+			continue
+		}
+		if top.key {
+			k := tok.(string)
+			require.False(t, top.seen[k], "key %q repeated in %q", k, raw)
+			require.True(t, known[k], "key %q is no field name, in %q", k, raw)
+			top.seen[k] = true
+		}
+		top.key = !top.key
 	}
 }

@@ -74,6 +74,9 @@ func DecodePayload(b []byte) (Payload, error) {
 	if err := p.validate(); err != nil {
 		return p, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
 	}
+	if len(p.Target.DeleteParts) == 0 {
+		p.Target.DeleteParts = nil // as DecodeLine: one form for "no parts"
+	}
 	return p, nil
 }
 
