@@ -34,9 +34,6 @@ func NewIndex(rdb redis.UniversalClient, fill func(*providers.Target)) *Index {
 	return &Index{rdb: rdb, fill: fill}
 }
 
-func indexKey(n providers.Name) string        { return "reaper:index:" + string(n) }
-func indexTargetsKey(n providers.Name) string { return "reaper:index:" + string(n) + ":t" }
-
 // Register records that t is to be deleted at or after due. Registering the same target again
 // moves its due time.
 func (x *Index) Register(ctx context.Context, t providers.Target, due time.Time) error {

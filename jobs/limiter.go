@@ -41,9 +41,6 @@ func NewSharedLimiter(rl *redis_rate.Limiter) *SharedLimiter {
 	return &SharedLimiter{rl: rl, now: time.Now, buckets: map[providers.Name]*reservation{}}
 }
 
-// LimiterKey is the Redis key (under redis_rate's "rate:" prefix) of provider n's shared limit.
-func LimiterKey(n providers.Name) string { return "reaper:" + string(n) }
-
 // Take takes one token for provider n at perSecond. It returns 0 when the call may go ahead, or how
 // long to wait before asking again.
 func (l *SharedLimiter) Take(ctx context.Context, n providers.Name, perSecond int) (time.Duration, error) {

@@ -89,14 +89,8 @@ func (w Window) validate() error {
 // offset frac(n/φ) of the window's length (the golden-ratio sequence), which keeps every prefix of
 // the slots even across the whole window however many tasks come and whenever they come.
 //
-// Keys (the try hash and parked set expire with the batch, outcomes.retention after the last write):
-//
-//	reaper:batch:<id>:try                HASH  <key>|nights  windows given so far
-//	                                           <key>|window  the window it is in or parked for (opening, unix ms)
-//	                                           <key>|next    its next attempt (unix ms)
-//	                                           <key>|wtries  failures inside that window (drive the backoff)
-//	reaper:batch:<id>:parked             ZSET  target key -> next attempt (unix ms): what `status` counts
-//	reaper:overnight:<provider>:<ms>     STRING slots handed out in the window opening at <ms>
+// Its state is in the batch's try hash (the try* fields of schema.go), the batch's and the
+// provider's parked sets, and a slot counter per provider and window.
 //
 // A task's entries go when it has its outcome (Store.ParkedTasks drops those of ended tasks). Build
 // it with NewOvernight or Pipeline.Overnight.
@@ -210,20 +204,8 @@ type parkState struct {
 	Tries  int   // failures inside Window (drive the backoff)
 }
 
-// Fields of the try hash (after the target key) holding parkState.
-const (
-	fieldNights = "|nights"
-	fieldWindow = "|window"
-	fieldNext   = "|next"
-	fieldTries  = "|wtries"
-)
-
-var parkFields = []string{fieldNights, fieldWindow, fieldNext, fieldTries}
-
-// slotKey counts the slots handed out in one window for one provider.
-func slotKey(n providers.Name, start time.Time) string {
-	return "reaper:overnight:" + string(n) + ":" + strconv.FormatInt(start.UnixMilli(), 10)
-}
+// parkFields are the try-hash suffixes holding parkState, in its order.
+var parkFields = []string{tryNights, tryWindow, tryNext, tryWTries}
 
 func (s *Store) parkState(ctx context.Context, batch, key string) (parkState, error) {
 	fields := make([]string, len(parkFields))
@@ -247,8 +229,8 @@ func (s *Store) parkState(ctx context.Context, batch, key string) (parkState, er
 func (s *Store) savePark(ctx context.Context, n providers.Name, batch, key string, st parkState) error {
 	ttl := s.retention
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, tryKey(batch), key+fieldNights, st.Nights, key+fieldWindow, st.Window, key+fieldNext, st.Next,
-			key+fieldTries, st.Tries)
+		p.HSet(ctx, tryKey(batch), key+tryNights, st.Nights, key+tryWindow, st.Window, key+tryNext, st.Next,
+			key+tryWTries, st.Tries)
 		p.Expire(ctx, tryKey(batch), ttl)
 		p.ZAdd(ctx, parkedKey(batch), redis.Z{Score: float64(st.Next), Member: key})
 		p.Expire(ctx, parkedKey(batch), ttl)

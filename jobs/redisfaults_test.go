@@ -119,6 +119,7 @@ func (r faultRow) name() string {
 func TestRedisFaultMatrix(t *testing.T) {
 	for _, row := range faultMatrix() {
 		t.Run(row.name(), func(t *testing.T) {
+			t.Parallel() // each row has its own Redis and fakes; most of a row is waiting
 			l := startLive(t, func(c *config.Config) {
 				c.Retry.MaxAttempts = 3
 				c.Retry.BaseDelay, c.Retry.MaxDelay = 10*time.Millisecond, 50*time.Millisecond
@@ -264,6 +265,7 @@ func TestCancelFaultMatrix(t *testing.T) {
 			name = "drop " + row.site
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			l := startLive(t, nil)
 			targets := l.stack.Targets(3, 0)
 			batch := l.submit(t, targets...)
@@ -308,6 +310,7 @@ func TestParkFaultMatrix(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run("fail "+row.site, func(t *testing.T) {
+			t.Parallel()
 			sh := shanghai(t)
 			y, m, d := time.Now().In(sh).Date()
 			day, night := time.Date(y, m, d, 9, 0, 0, 0, sh), time.Date(y, m, d+1, 1, 0, 0, 0, sh)

@@ -71,18 +71,7 @@ type recordHead struct {
 // archive cannot be the record (it keeps at most 10,000 tasks per queue and leaks past that), so the
 // pipeline keeps its own.
 //
-// Keys (prefix "reaper:"):
-//
-//	batches              ZSET  batch id -> created (unix ms)
-//	batch:<id>           HASH  metadata and counters (one field per outcome, "terminal", "total", ...)
-//	batch:<id>:out       HASH  target key -> Record JSON (HSETNX semantics: the first outcome wins)
-//	batch:<id>:try       HASH  in-flight tasks only: target key|n provider calls (the retry budget), |f
-//	                           first attempt, |e last error code, |o calls failed in outages, |t
-//	                           throttles, |c the last call counted, and the overnight window's
-//	                           |nights, |window, |next, |wtries
-//	batch:<id>:parked    ZSET  target key -> next attempt (unix ms) of tasks parked for the overnight window
-//	parked:<provider>    ZSET  "<batch>\n<target key>" -> next attempt, across batches (for metrics)
-//	outcomes             STREAM one entry per outcome, trimmed by age (field "r" holds the Record JSON)
+// Its keys and fields are listed in schema.go.
 type Store struct {
 	rdb             redis.UniversalClient
 	retention       time.Duration
@@ -127,19 +116,6 @@ func NewStore(rdb redis.UniversalClient, o StoreOptions) *Store {
 	return &Store{rdb: rdb, retention: o.Retention, streamRetention: o.StreamRetention, streamMax: o.StreamMaxLen, now: o.Now}
 }
 
-// StreamKey is the Redis stream downstream systems read outcomes from (XREAD / XREADGROUP).
-const StreamKey = "reaper:outcomes"
-
-const batchesKey = "reaper:batches"
-
-func metaKey(id string) string   { return "reaper:batch:" + id }
-func outKey(id string) string    { return "reaper:batch:" + id + ":out" }
-func tryKey(id string) string    { return "reaper:batch:" + id + ":try" }
-func parkedKey(id string) string { return "reaper:batch:" + id + ":parked" }
-
-// providerParkedKey is provider n's parked set across batches (member "<batch>\n<key>").
-func providerParkedKey(n providers.Name) string { return "reaper:parked:" + string(n) }
-
 // NewBatchID returns a new, time-sortable batch id such as 20261121T124500Z-3fa2c1d0.
 func NewBatchID(now time.Time) string {
 	var b [4]byte
@@ -161,7 +137,7 @@ func (s *Store) CreateBatch(ctx context.Context, m BatchMeta) error {
 		return errors.New("batch id is required")
 	}
 	now := s.now()
-	created, err := s.rdb.HSetNX(ctx, metaKey(m.ID), "id", m.ID).Result()
+	created, err := s.rdb.HSetNX(ctx, metaKey(m.ID), metaID, m.ID).Result()
 	if err != nil {
 		return fmt.Errorf("create batch: %w", err)
 	}
@@ -169,8 +145,8 @@ func (s *Store) CreateBatch(ctx context.Context, m BatchMeta) error {
 		return fmt.Errorf("batch %s already exists", m.ID)
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, metaKey(m.ID), "created_at", now.UTC().Format(time.RFC3339Nano),
-			"submitted_by", m.SubmittedBy, "source", m.Source, "note", m.Note, "total", 0, "sealed", 0)
+		p.HSet(ctx, metaKey(m.ID), metaCreatedAt, now.UTC().Format(time.RFC3339Nano),
+			metaSubmittedBy, m.SubmittedBy, metaSource, m.Source, metaNote, m.Note, metaTotal, 0, metaSealed, 0)
 		p.ZAdd(ctx, batchesKey, redis.Z{Score: float64(now.UnixMilli()), Member: m.ID})
 		p.Expire(ctx, metaKey(m.ID), s.retention)
 		return nil
@@ -185,10 +161,10 @@ func (s *Store) CreateBatch(ctx context.Context, m BatchMeta) error {
 func (s *Store) AddCounts(ctx context.Context, id string, enqueued, duplicates int) error {
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if enqueued != 0 {
-			p.HIncrBy(ctx, metaKey(id), "total", int64(enqueued))
+			p.HIncrBy(ctx, metaKey(id), metaTotal, int64(enqueued))
 		}
 		if duplicates != 0 {
-			p.HIncrBy(ctx, metaKey(id), "duplicates", int64(duplicates))
+			p.HIncrBy(ctx, metaKey(id), metaDuplicates, int64(duplicates))
 		}
 		return nil
 	})
@@ -197,7 +173,7 @@ func (s *Store) AddCounts(ctx context.Context, id string, enqueued, duplicates i
 
 // SealBatch marks a batch complete: no more tasks will be added, so it is done when every task is terminal.
 func (s *Store) SealBatch(ctx context.Context, id string) error {
-	return s.rdb.HSet(ctx, metaKey(id), "sealed", 1, "sealed_at", s.now().UTC().Format(time.RFC3339Nano)).Err()
+	return s.rdb.HSet(ctx, metaKey(id), metaSealed, 1, metaSealedAt, s.now().UTC().Format(time.RFC3339Nano)).Err()
 }
 
 // CancelBatch flags a batch as cancelled: workers record its remaining tasks as cancelled instead of
@@ -210,7 +186,7 @@ func (s *Store) CancelBatch(ctx context.Context, id string) error {
 	if n == 0 {
 		return fmt.Errorf("%w: %s", ErrNoBatch, id)
 	}
-	return s.rdb.HSetNX(ctx, metaKey(id), "cancelled_at", s.now().UTC().Format(time.RFC3339Nano)).Err()
+	return s.rdb.HSetNX(ctx, metaKey(id), metaCancelledAt, s.now().UTC().Format(time.RFC3339Nano)).Err()
 }
 
 // ErrNoBatch is returned for a batch id the store does not know (never created, or past retention).
@@ -218,7 +194,7 @@ var ErrNoBatch = errors.New("no such batch")
 
 // Cancelled reports whether the batch has been cancelled.
 func (s *Store) Cancelled(ctx context.Context, batch string) (bool, error) {
-	yes, err := s.rdb.HExists(ctx, metaKey(batch), "cancelled_at").Result()
+	yes, err := s.rdb.HExists(ctx, metaKey(batch), metaCancelledAt).Result()
 	if err != nil {
 		return false, fmt.Errorf("batch %s: %w", batch, err)
 	}
@@ -234,22 +210,22 @@ func (s *Store) Cancelled(ctx context.Context, batch string) (bool, error) {
 //
 // Returns {calls, outage calls, throttles} so far, this one included. The call id makes it idempotent:
 // run again for the same call (its reply was lost), it counts nothing and answers the same.
-var noteScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], ARGV[1]..'|c') == ARGV[7] then
-  local c = redis.call('HMGET', KEYS[1], ARGV[1]..'|n', ARGV[1]..'|o', ARGV[1]..'|t')
+var noteScript = redis.NewScript(luaWithSchema(`
+if redis.call('HGET', KEYS[1], ARGV[1]..'{{|c}}') == ARGV[7] then
+  local c = redis.call('HMGET', KEYS[1], ARGV[1]..'{{|n}}', ARGV[1]..'{{|o}}', ARGV[1]..'{{|t}}')
   return {tonumber(c[1]) or 0, tonumber(c[2]) or 0, tonumber(c[3]) or 0}
 end
-redis.call('HSET', KEYS[1], ARGV[1]..'|c', ARGV[7])
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1]..'|n', 1)
-redis.call('HSETNX', KEYS[1], ARGV[1]..'|f', ARGV[2])
-redis.call('HSET', KEYS[1], ARGV[1]..'|e', ARGV[3])
-local o = redis.call('HINCRBY', KEYS[1], ARGV[1]..'|o', ARGV[5])
-local t = redis.call('HINCRBY', KEYS[1], ARGV[1]..'|t', ARGV[6])
+redis.call('HSET', KEYS[1], ARGV[1]..'{{|c}}', ARGV[7])
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1]..'{{|n}}', 1)
+redis.call('HSETNX', KEYS[1], ARGV[1]..'{{|f}}', ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1]..'{{|e}}', ARGV[3])
+local o = redis.call('HINCRBY', KEYS[1], ARGV[1]..'{{|o}}', ARGV[5])
+local t = redis.call('HINCRBY', KEYS[1], ARGV[1]..'{{|t}}', ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 return {n, o, t}
-`)
+`))
 
 // tryCounts are a task's provider calls so far, as the try hash counts them.
 type tryCounts struct {
@@ -295,7 +271,7 @@ func (s *Store) note(ctx context.Context, batch, key, callID, code string, outag
 // the same target, which is then counted as a duplicate, or from this one running twice), -1 when the
 // batch does not exist (expired, or never created): nothing is written then, so a late outcome cannot
 // recreate a partial batch that never completes.
-var finishScript = redis.NewScript(`
+var finishScript = redis.NewScript(luaWithSchema(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
 end
@@ -305,8 +281,8 @@ local replaced = nil
 local n, first
 if old then
   if not string.find(old, '"enqueue_id":"'..ARGV[10]..'"', 1, true) then
-    redis.call('HINCRBY', KEYS[1], 'total', -1)
-    redis.call('HINCRBY', KEYS[1], 'duplicates', 1)
+    redis.call('HINCRBY', KEYS[1], '{{total}}', -1)
+    redis.call('HINCRBY', KEYS[1], '{{duplicates}}', 1)
     return 0
   end
   local was = string.match(old, '"outcome":"([a-z_]+)"')
@@ -318,12 +294,12 @@ if old then
   n = n + tonumber(ARGV[5])
   first = string.match(old, '"first_attempt":"([^"]*)"') or ARGV[4]
 else
-  local prev = redis.call('HMGET', KEYS[3], key..'|n', key..'|f', key..'|nights')
+  local prev = redis.call('HMGET', KEYS[3], key..'{{|n}}', key..'{{|f}}', key..'{{|nights}}')
   n = tonumber(ARGV[5]) + (tonumber(prev[1]) or 0)
   first = prev[2] or ARGV[4]
   if prev[1] or prev[2] or prev[3] then
-    redis.call('HDEL', KEYS[3], key..'|n', key..'|f', key..'|e', key..'|o', key..'|t', key..'|c',
-      key..'|nights', key..'|window', key..'|next', key..'|wtries')
+    redis.call('HDEL', KEYS[3], key..'{{|n}}', key..'{{|f}}', key..'{{|e}}', key..'{{|o}}', key..'{{|t}}', key..'{{|c}}',
+      key..'{{|nights}}', key..'{{|window}}', key..'{{|next}}', key..'{{|wtries}}')
     redis.call('ZREM', KEYS[5], key)
     redis.call('ZREM', KEYS[6], ARGV[11]..'\n'..key)
   end
@@ -334,10 +310,10 @@ redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 if replaced then
   redis.call('HINCRBY', KEYS[1], replaced, -1)
 else
-  redis.call('HINCRBY', KEYS[1], 'terminal', 1)
-  redis.call('HSETNX', KEYS[1], 'first_outcome_ms', ARGV[9])
+  redis.call('HINCRBY', KEYS[1], '{{terminal}}', 1)
+  redis.call('HSETNX', KEYS[1], '{{first_outcome_ms}}', ARGV[9])
 end
-redis.call('HSET', KEYS[1], 'last_outcome_ms', ARGV[9])
+redis.call('HSET', KEYS[1], '{{last_outcome_ms}}', ARGV[9])
 -- Retention runs from the last write.
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('EXPIRE', KEYS[2], ARGV[6])
@@ -347,13 +323,13 @@ if keep > 0 then
   -- retention go, whatever their number.
   local t = redis.call('TIME')
   local minid = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - keep
-  redis.call('XADD', KEYS[4], 'MINID', '~', string.format('%d', math.max(minid, 0)), '*', 'r', rec)
+  redis.call('XADD', KEYS[4], 'MINID', '~', string.format('%d', math.max(minid, 0)), '*', '{{r}}', rec)
   if tonumber(ARGV[8]) > 0 then
     redis.call('XTRIM', KEYS[4], 'MAXLEN', '~', ARGV[8])
   end
 end
 return 1
-`)
+`))
 
 // errNoBatch is Finish's answer for a batch that does not exist: the record was not written.
 type errNoBatch struct{ batch string }
@@ -532,12 +508,12 @@ func (s *Store) Batch(ctx context.Context, id string) (BatchInfo, error) {
 		return time.Time{}
 	}
 	b := BatchInfo{
-		ID: id, SubmittedBy: m["submitted_by"], Source: m["source"], Note: m["note"],
-		Sealed: m["sealed"] == "1", Cancelled: m["cancelled_at"] != "",
-		Total: num("total"), Duplicates: num("duplicates"), Terminal: num("terminal"),
-		Counts: map[Outcome]int64{}, FirstOutcome: ms("first_outcome_ms"), LastOutcome: ms("last_outcome_ms"),
+		ID: id, SubmittedBy: m[metaSubmittedBy], Source: m[metaSource], Note: m[metaNote],
+		Sealed: m[metaSealed] == "1", Cancelled: m[metaCancelledAt] != "",
+		Total: num(metaTotal), Duplicates: num(metaDuplicates), Terminal: num(metaTerminal),
+		Counts: map[Outcome]int64{}, FirstOutcome: ms(metaFirstOutcome), LastOutcome: ms(metaLastOutcome),
 	}
-	b.CreatedAt, _ = time.Parse(time.RFC3339Nano, m["created_at"])
+	b.CreatedAt, _ = time.Parse(time.RFC3339Nano, m[metaCreatedAt])
 	for _, o := range Outcomes {
 		b.Counts[o] = num(string(o))
 	}
@@ -623,7 +599,7 @@ func (s *Store) PendingAttempts(ctx context.Context, batch string) (map[string]i
 	}
 	out := map[string]int{}
 	for k, v := range m {
-		if key, ok := strings.CutSuffix(k, "|n"); ok {
+		if key, ok := strings.CutSuffix(k, tryCalls); ok {
 			out[key], _ = strconv.Atoi(v)
 		}
 	}

@@ -1,0 +1,115 @@
+package jobs
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reaper-media/reaper/providers"
+)
+
+// The Redis schema: every key and hash field the pipeline keeps, in one place (asynq keeps its own
+// under "asynq:"; reconcile.go names the few of those reaper reads). Every key but the stream and the
+// index has a TTL, refreshed relative to Redis's clock, never an absolute expiry from ours.
+//
+//	reaper:batches                  ZSET   batch id -> created (unix ms)
+//	reaper:batch:<id>               HASH   the batch's metadata and counters (meta* fields)
+//	reaper:batch:<id>:out           HASH   target key -> Record JSON: the first outcome wins
+//	reaper:batch:<id>:try           HASH   "<target key><try* suffix>" for tasks still in flight
+//	reaper:batch:<id>:parked        ZSET   target key -> next attempt (unix ms) of parked tasks
+//	reaper:parked:<provider>        ZSET   "<batch>\n<target key>" -> next attempt, across batches
+//	reaper:overnight:<provider>:<ms> STRING slots handed out in the window opening at <ms>
+//	reaper:outcomes                 STREAM one entry per outcome (field "r": the Record JSON)
+//	reaper:index:<provider>         ZSET   retention index: target key -> due (unix ms)
+//	reaper:index:<provider>:t       HASH   retention index: target key -> target JSON
+//	rate:reaper:<provider>          STRING the shared rate limiter's GCRA state (redis_rate's prefix)
+//	reaper:scheduler:...            the scheduler's lease and run claims (scheduler/state.go)
+const (
+	// StreamKey is the Redis stream downstream systems read outcomes from (XREAD / XREADGROUP).
+	StreamKey = "reaper:outcomes"
+	// streamField is the stream entry's field holding the Record JSON.
+	streamField = "r"
+
+	batchesKey = "reaper:batches"
+)
+
+func metaKey(id string) string   { return "reaper:batch:" + id }
+func outKey(id string) string    { return "reaper:batch:" + id + ":out" }
+func tryKey(id string) string    { return "reaper:batch:" + id + ":try" }
+func parkedKey(id string) string { return "reaper:batch:" + id + ":parked" }
+
+// providerParkedKey is provider n's parked set across batches (member "<batch>\n<key>").
+func providerParkedKey(n providers.Name) string { return "reaper:parked:" + string(n) }
+
+// slotKey counts the slots handed out in one window for one provider.
+func slotKey(n providers.Name, start time.Time) string {
+	return "reaper:overnight:" + string(n) + ":" + strconv.FormatInt(start.UnixMilli(), 10)
+}
+
+func indexKey(n providers.Name) string        { return "reaper:index:" + string(n) }
+func indexTargetsKey(n providers.Name) string { return "reaper:index:" + string(n) + ":t" }
+
+// LimiterKey is the Redis key (under redis_rate's "rate:" prefix) of provider n's shared limit.
+func LimiterKey(n providers.Name) string { return "reaper:" + string(n) }
+
+// Fields of reaper:batch:<id>. Besides these, one counter per Outcome, named as the outcome.
+const (
+	metaID           = "id"
+	metaCreatedAt    = "created_at"
+	metaSubmittedBy  = "submitted_by"
+	metaSource       = "source"
+	metaNote         = "note"
+	metaTotal        = "total"      // tasks enqueued
+	metaDuplicates   = "duplicates" // targets skipped as already queued
+	metaTerminal     = "terminal"   // tasks with their outcome
+	metaSealed       = "sealed"     // "1" once no more tasks will be added
+	metaSealedAt     = "sealed_at"
+	metaCancelledAt  = "cancelled_at"
+	metaFirstOutcome = "first_outcome_ms"
+	metaLastOutcome  = "last_outcome_ms"
+)
+
+// Suffixes of reaper:batch:<id>:try fields, after the target key.
+const (
+	tryCalls     = "|n"      // provider calls: the retry budget
+	tryFirst     = "|f"      // first attempt (RFC 3339)
+	tryLastCode  = "|e"      // last error code
+	tryOutage    = "|o"      // calls failed while the breaker was open
+	tryThrottles = "|t"      // throttle answers
+	tryCallID    = "|c"      // the last call counted (note is idempotent per call)
+	tryNights    = "|nights" // overnight windows given so far
+	tryWindow    = "|window" // the window it is in or parked for (opening, unix ms)
+	tryNext      = "|next"   // its next attempt (unix ms)
+	tryWTries    = "|wtries" // failures inside that window (drive the backoff)
+)
+
+// tryFields are every suffix of a task's try-hash entries: the finish script deletes them all.
+var tryFields = []string{tryCalls, tryFirst, tryLastCode, tryOutage, tryThrottles, tryCallID, tryNights,
+	tryWindow, tryNext, tryWTries}
+
+// schemaNames fills the schema's names into a Lua script's source: {{total}}, {{|n}} and so on. The
+// names live once, here; a script says which it uses without spelling them. (Passing them as ARGV on
+// every call would cost the hottest script, finish, a dozen arguments per outcome.)
+var schemaNames = func() *strings.Replacer {
+	pairs := []string{}
+	for _, f := range []string{metaID, metaCreatedAt, metaSubmittedBy, metaSource, metaNote, metaTotal,
+		metaDuplicates, metaTerminal, metaSealed, metaSealedAt, metaCancelledAt, metaFirstOutcome, metaLastOutcome,
+		streamField} {
+		pairs = append(pairs, "{{"+f+"}}", f)
+	}
+	for _, f := range tryFields {
+		pairs = append(pairs, "{{"+f+"}}", f)
+	}
+	return strings.NewReplacer(pairs...)
+}()
+
+// luaWithSchema returns src with the schema's names filled in; it panics on a name it does not know,
+// so a typo fails every test at init rather than writing a field nobody reads.
+func luaWithSchema(src string) string {
+	out := schemaNames.Replace(src)
+	if i := strings.Index(out, "{{"); i >= 0 {
+		end := min(len(out), i+24)
+		panic("jobs: unknown schema name in Lua script: " + out[i:end])
+	}
+	return out
+}
