@@ -267,7 +267,7 @@ func (a batchAnswer) itemError(table providers.Table, it batchItem) *providers.E
 	if e.Class == providers.Throttled {
 		e.RetryAfter = a.retryAfter
 	}
-	return e
+	return e.Bound()
 }
 
 // run sends the request (renewing a rejected token once) and, on 202, polls the task to its end.
@@ -337,8 +337,8 @@ func (b batchCall) await(ctx context.Context, ans batchAnswer, id int64) (batchA
 	timer := time.NewTimer(pause)
 	defer timer.Stop()
 	ended := func(class providers.Class, status int, code, msg, reqID string) (batchAnswer, *providers.Error) {
-		ans.missing = &providers.Error{Provider: providers.SMH, Class: class, HTTPStatus: status, Code: code,
-			Message: fmt.Sprintf("batch task %d: %s", id, msg), RequestID: firstNonEmpty(reqID, ans.requestID)}
+		ans.missing = (&providers.Error{Provider: providers.SMH, Class: class, HTTPStatus: status, Code: code,
+			Message: fmt.Sprintf("batch task %d: %s", id, msg), RequestID: firstNonEmpty(reqID, ans.requestID)}).Bound()
 		return ans, nil
 	}
 	for {

@@ -85,3 +85,20 @@ func checkSMHError(t *testing.T, err error, secrets ...string) {
 		require.NotContains(t, pe.Code+pe.Message+pe.RequestID, s)
 	}
 }
+
+// TestBatchItemErrorIsBounded: a batch item's message (up to the 1 MiB body) leaves DeleteBatch cut
+// to MaxMessageBytes, like every other provider error.
+func TestBatchItemErrorIsBounded(t *testing.T) {
+	body := `{"result":[{"status":403,"code":"NoPermission","message":"` + strings.Repeat("長", 100_000) + `","path":["a.mp4"]}]}`
+	c, err := smh.New(smh.Config{Endpoint: "http://127.0.0.1:1", LibraryID: "smhlib", AccessToken: fuzzAccessToken,
+		HTTPClient: &http.Client{Transport: smhCanned{status: http.StatusMultiStatus, header: http.Header{}, body: []byte(body)}}})
+	require.NoError(t, err)
+	items, err := c.DeleteBatch(context.Background(), []providers.Target{{Provider: providers.SMH, LibraryID: "smhlib", SpaceID: "-", Path: "a.mp4"}})
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	pe, ok := providers.AsError(items[0].Err)
+	require.True(t, ok, "%v", items[0].Err)
+	require.Equal(t, "NoPermission", pe.Code)
+	checkSMHError(t, pe, fuzzAccessToken)
+	require.True(t, strings.HasSuffix(pe.Message, providers.CutMark))
+}
