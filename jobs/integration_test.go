@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
@@ -21,7 +22,7 @@ import (
 // live is a real redis-server, the three HTTP fakes and a pipeline wired from config against them.
 type live struct {
 	redis *jobstest.Redis
-	stack *jobstest.Stack
+	stack *fakestack.Stack
 	cfg   *config.Config
 	p     *jobs.Pipeline
 }
@@ -29,7 +30,7 @@ type live struct {
 func startLive(t testing.TB, tweak func(*config.Config)) *live {
 	t.Helper()
 	r := jobstest.StartRedis(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{RecycleBin: true, Seed: 7})
+	stack, err := fakestack.Start(fakestack.Options{RecycleBin: true, Seed: 7})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfg, err := stack.Config(r.URL())
@@ -220,7 +221,7 @@ func TestFileFailingAloneEnds(t *testing.T) {
 // file still ends with exactly one outcome.
 func TestRedisRestartLosesNothing(t *testing.T) {
 	r := jobstest.StartRedisAOF(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{Seed: 9})
+	stack, err := fakestack.Start(fakestack.Options{Seed: 9})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfg, err := stack.Config(r.URL())

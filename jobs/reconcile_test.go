@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
@@ -434,7 +435,7 @@ func TestReconcileRegistersALostQueue(t *testing.T) {
 // target to exactly one outcome.
 func TestLostAOFTailIsReconciledFromTheManifest(t *testing.T) {
 	r := jobstest.StartRedisAOF(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{Seed: 13})
+	stack, err := fakestack.Start(fakestack.Options{Seed: 13})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfg, err := stack.Config(r.URL())

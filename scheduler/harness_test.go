@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers/faults"
@@ -58,7 +59,7 @@ func (l *logBuffer) count(parts ...string) int {
 type harness struct {
 	t     *testing.T
 	redis *jobstest.Redis
-	stack *jobstest.Stack
+	stack *fakestack.Stack
 	cfg   *config.Config
 	clock *faults.Clock // the time the tests move by hand
 	logs  *logBuffer
@@ -68,7 +69,7 @@ type harness struct {
 func newHarness(t *testing.T, start time.Time, tweak func(*config.Config), policies ...config.Policy) *harness {
 	t.Helper()
 	r := jobstest.StartRedis(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{Seed: 11, RecycleBin: true})
+	stack, err := fakestack.Start(fakestack.Options{Seed: 11, RecycleBin: true})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfg, err := stack.Config(r.URL())

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/httpapi"
 	"github.com/reaper-media/reaper/jobs/jobstest"
@@ -129,7 +130,7 @@ func metricValue(text, series string) string {
 // worker did (outcomes, codes, breaker, queues), and the dashboard.
 func TestAdminServer(t *testing.T) {
 	r := jobstest.StartRedis(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{Seed: 5})
+	stack, err := fakestack.Start(fakestack.Options{Seed: 5})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfg, err := stack.Config(r.URL())
@@ -306,7 +307,7 @@ func startAdminFor(t *testing.T, cfg *config.Config, rdb redis.UniversalClient) 
 // or the admin user and password, and is not served at all without either.
 func TestDashboardNeedsCredentials(t *testing.T) {
 	r := jobstest.StartRedis(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{})
+	stack, err := fakestack.Start(fakestack.Options{})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	newConfig := func(env map[string]string) *config.Config {
@@ -394,7 +395,7 @@ func (failConfig) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 // (see evictionCheck for why). A Redis that refuses CONFIG gets neither.
 func TestReadyzWarnsWhenRedisMayEvict(t *testing.T) {
 	r := jobstest.StartRedis(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{})
+	stack, err := fakestack.Start(fakestack.Options{})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfg, err := stack.Config(r.URL())
@@ -439,7 +440,7 @@ func TestReadyzWarnsWhenRedisMayEvict(t *testing.T) {
 
 func TestAdminOff(t *testing.T) {
 	r := jobstest.StartRedis(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{})
+	stack, err := fakestack.Start(fakestack.Options{})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfg, err := stack.Config(r.URL())
@@ -460,7 +461,7 @@ func TestAdminOff(t *testing.T) {
 // The extra readiness check of a caller (the scheduler's, say) is part of /readyz.
 func TestAdminExtraReadiness(t *testing.T) {
 	r := jobstest.StartRedis(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{})
+	stack, err := fakestack.Start(fakestack.Options{})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfg, err := stack.Config(r.URL())

@@ -13,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/jobs"
-	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
 )
 
@@ -52,7 +52,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("embedded redis: %w", err)
 	}
 	defer mr.Close()
-	stack, err := jobstest.StartStack(jobstest.StackOptions{RecycleBin: true, Seed: 42})
+	stack, err := fakestack.Start(fakestack.Options{RecycleBin: true, Seed: 42})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
@@ -38,7 +39,7 @@ func TestStackEndToEnd(t *testing.T) {
 	}
 	require.NotEmpty(t, configMapYAML)
 	r := jobstest.StartRedis(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{Seed: 11})
+	stack, err := fakestack.Start(fakestack.Options{Seed: 11})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfgPath := filepath.Join(t.TempDir(), "reaper.yaml")

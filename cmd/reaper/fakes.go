@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/reaper-media/reaper/jobs/jobstest"
+	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/faults"
 )
@@ -34,7 +34,7 @@ func runFakes(ctx context.Context, e *env, args []string) error {
 	for n, a := range addr {
 		listen[n] = *a
 	}
-	stack, err := jobstest.StartStack(jobstest.StackOptions{Creds: jobstest.CredentialsFromEnv(e.getenv), Addr: listen, RecycleBin: *recycle})
+	stack, err := fakestack.Start(fakestack.Options{Creds: fakestack.CredentialsFromEnv(e.getenv), Addr: listen, RecycleBin: *recycle})
 	if err != nil {
 		return err
 	}

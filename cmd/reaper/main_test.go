@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 // cli is a real redis-server, the fakes, and a config file pointing at both.
 type cli struct {
 	redis  *jobstest.Redis
-	stack  *jobstest.Stack
+	stack  *fakestack.Stack
 	config string
 	envs   map[string]string
 }
@@ -40,7 +41,7 @@ type cli struct {
 func newCLI(t *testing.T, extraYAML string) *cli {
 	t.Helper()
 	r := jobstest.StartRedis(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{Seed: 3})
+	stack, err := fakestack.Start(fakestack.Options{Seed: 3})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	yaml := fmt.Sprintf(`redis: {url: %q}

@@ -1,4 +1,12 @@
-package jobstest
+// Package fakestack serves the three provider fakes (msstest, smhtest, vodtest) on loopback with the
+// credentials, configuration, targets and fault mix that the demo, `reaper fakes`, the integration
+// tests and the benchmarks share, and checks a finished batch against them (Verify).
+//
+// It is not a test package: the binary links it for `reaper demo` and `reaper fakes`, so it must never
+// import testing, net/http/httptest, testify or the conformance suite (cmd/reaper's
+// TestBinaryCarriesNoTestCode fails if it does). It sits in internal/ at the module root, not under
+// providers/, because it wires above the providers: it builds a config and reads jobs' outcome store.
+package fakestack
 
 import (
 	"context"
@@ -14,7 +22,6 @@ import (
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/faults"
 	"github.com/reaper-media/reaper/providers/mss/msstest"
-	"github.com/reaper-media/reaper/providers/providertest"
 	"github.com/reaper-media/reaper/providers/smh/smhtest"
 	"github.com/reaper-media/reaper/providers/vod/vodtest"
 )
@@ -82,8 +89,8 @@ type Stack struct {
 	servers []*http.Server
 }
 
-// StackOptions configures StartStack.
-type StackOptions struct {
+// Options configures Start.
+type Options struct {
 	Creds Credentials
 	// Addr is each fake's listen address; default 127.0.0.1:0 (a free port).
 	Addr map[providers.Name]string
@@ -92,8 +99,8 @@ type StackOptions struct {
 	Seed       uint64
 }
 
-// StartStack starts the three fakes. Close stops them.
-func StartStack(o StackOptions) (*Stack, error) {
+// Start starts the three fakes. Close stops them.
+func Start(o Options) (*Stack, error) {
 	c := o.Creds
 	if c == (Credentials{}) {
 		c = DefaultCredentials()
@@ -133,7 +140,7 @@ func (s *Stack) Close() {
 }
 
 // Fake returns provider n's fake.
-func (s *Stack) Fake(n providers.Name) providertest.Fake {
+func (s *Stack) Fake(n providers.Name) faults.Fake {
 	switch n {
 	case providers.MSS:
 		return s.MSS

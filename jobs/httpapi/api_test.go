@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/httpapi"
 	"github.com/reaper-media/reaper/jobs/jobstest"
@@ -32,7 +33,7 @@ const token = "s3cret-token-for-tests-0123456789"
 // env is a real redis-server, the provider fakes, a pipeline on them and the API served over loopback.
 type env struct {
 	redis *jobstest.Redis
-	stack *jobstest.Stack
+	stack *fakestack.Stack
 	cfg   *config.Config
 	p     *jobs.Pipeline
 	srv   *httptest.Server
@@ -42,7 +43,7 @@ type env struct {
 func start(t *testing.T, tweak func(*httpapi.Options)) *env {
 	t.Helper()
 	r := jobstest.StartRedis(t)
-	stack, err := jobstest.StartStack(jobstest.StackOptions{Seed: 11})
+	stack, err := fakestack.Start(fakestack.Options{Seed: 11})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfg, err := stack.Config(r.URL())

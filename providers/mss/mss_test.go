@@ -81,7 +81,7 @@ func doc(f faults.Fault, c providers.Class) providertest.CodeCase {
 	return providertest.CodeCase{Fault: f, Class: c}
 }
 
-func newFake(testing.TB) providertest.Fake {
+func newFake(testing.TB) faults.Fake {
 	return msstest.New(msstest.Options{
 		Keys:     map[string]string{testAK: testSK},
 		Tokens:   map[string]time.Time{testToken: time.Now().Add(24 * time.Hour)},

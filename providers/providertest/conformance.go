@@ -21,21 +21,6 @@ import (
 	"github.com/reaper-media/reaper/providers/faults"
 )
 
-// Fake is what the suite needs from a provider fake: an HTTP handler with an inventory of files, call
-// counts per target and a fault injector.
-type Fake interface {
-	http.Handler
-	// Add puts the file the target names into the inventory.
-	Add(t providers.Target)
-	// Exists reports whether the target's file is still in the inventory (not deleted, not recycled).
-	Exists(t providers.Target) bool
-	// Calls counts delete requests that named the target, whatever their answer. A call is counted
-	// when it arrives, before any injected latency.
-	Calls(t providers.Target) int
-	// Faults is the fake's injector.
-	Faults() *faults.Injector
-}
-
 // Credentials selects which credentials NewClient gives the client.
 type Credentials int
 
@@ -54,7 +39,7 @@ type CodeCase struct {
 // Harness adapts one provider's client and fake to the suite.
 type Harness struct {
 	// NewFake returns a fresh fake that accepts the Valid credentials.
-	NewFake func(t testing.TB) Fake
+	NewFake func(t testing.TB) faults.Fake
 	// NewClient returns a client talking to endpoint (an http:// URL on loopback). timeout is the
 	// per-request timeout (0 for the client's default).
 	NewClient func(t testing.TB, endpoint string, creds Credentials, timeout time.Duration) providers.Deleter
@@ -68,7 +53,7 @@ type Harness struct {
 	DocumentedErrors []CodeCase
 	// ExpireTokens makes every token the fake has issued expire; nil when the client has no renewable
 	// token. After it, a delete must succeed at the cost of exactly one extra delete call.
-	ExpireTokens func(f Fake)
+	ExpireTokens func(f faults.Fake)
 	// Secrets are the credential strings that must never appear in an error.
 	Secrets []string
 }
@@ -115,7 +100,7 @@ type suite struct {
 
 // env is one fake behind a loopback server plus a client for it.
 type env struct {
-	fake   Fake
+	fake   faults.Fake
 	client providers.Deleter
 	url    string
 }
@@ -363,7 +348,7 @@ func (s *suite) noSecrets(t *testing.T) {
 }
 
 // waitForCalls blocks until the fake has seen n calls for tg, so a cancellation lands mid-request.
-func waitForCalls(t *testing.T, f Fake, tg providers.Target, n int) {
+func waitForCalls(t *testing.T, f faults.Fake, tg providers.Target, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for f.Calls(tg) < n {

@@ -88,7 +88,7 @@ func documentedErrors() []providertest.CodeCase {
 // secretHarness is the conformance harness for a client that creates its own tokens.
 func secretHarness(lib, space string, permanent, recycles bool) providertest.Harness {
 	return providertest.Harness{
-		NewFake: func(testing.TB) providertest.Fake { return smhtest.New(smhtest.Options{Libraries: libraries()}) },
+		NewFake: func(testing.TB) faults.Fake { return smhtest.New(smhtest.Options{Libraries: libraries()}) },
 		NewClient: func(t testing.TB, endpoint string, creds providertest.Credentials, timeout time.Duration) providers.Deleter {
 			s := secret
 			if creds == providertest.Invalid {
@@ -104,7 +104,7 @@ func secretHarness(lib, space string, permanent, recycles bool) providertest.Har
 		},
 		Recycles:         recycles,
 		DocumentedErrors: documentedErrors(),
-		ExpireTokens:     func(f providertest.Fake) { f.(*smhtest.Fake).ExpireTokens() },
+		ExpireTokens:     func(f faults.Fake) { f.(*smhtest.Fake).ExpireTokens() },
 		Secrets:          []string{secret, badSecret, smhtest.TokenPrefix},
 	}
 }
@@ -130,7 +130,7 @@ func TestConformanceMultiTenant(t *testing.T) {
 func TestConformanceFixedToken(t *testing.T) {
 	var last *smhtest.Fake
 	providertest.Run(t, providertest.Harness{
-		NewFake: func(testing.TB) providertest.Fake {
+		NewFake: func(testing.TB) faults.Fake {
 			last = smhtest.New(smhtest.Options{Libraries: libraries()})
 			return last
 		},

@@ -104,7 +104,7 @@ func documentedErrors() []providertest.CodeCase {
 
 func TestConformance(t *testing.T) {
 	providertest.Run(t, providertest.Harness{
-		NewFake: func(testing.TB) providertest.Fake { return newFake() },
+		NewFake: func(testing.TB) faults.Fake { return newFake() },
 		NewClient: func(t testing.TB, endpoint string, creds providertest.Credentials, timeout time.Duration) providers.Deleter {
 			key := secretKey
 			if creds == providertest.Invalid {

@@ -76,7 +76,7 @@ type File struct {
 	Created time.Time
 }
 
-// Fake is the fake MetaStudio. It implements providertest.Fake and is safe for concurrent use.
+// Fake is the fake MetaStudio. It implements faults.Fake and is safe for concurrent use.
 type Fake struct {
 	keys          map[string]string
 	now           func() time.Time

@@ -100,7 +100,7 @@ type RecycledItem struct {
 	RecycledAt time.Time
 }
 
-// Fake is the fake SMH service. It implements providertest.Fake. Use New.
+// Fake is the fake SMH service. It implements faults.Fake. Use New.
 type Fake struct {
 	libs        map[string]*library // fixed after New
 	defaultLib  string              // the only library, when there is one
