@@ -144,7 +144,7 @@ func TestEnqueueNeedsYesAboveTheCap(t *testing.T) {
 	batch := strings.TrimSpace(out)
 	code, out, _ = c.run(t, "", "status", "--batch", batch, "--json")
 	require.Equal(t, 0, code)
-	var st batchStatus
+	var st jobs.BatchStatus
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
 	assert.Equal(t, int64(6), st.Total)
 	assert.Equal(t, "alice", st.SubmittedBy)
@@ -170,7 +170,7 @@ func TestBatchLifecycle(t *testing.T) {
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	require.NoError(t, err)
 	assert.Len(t, rows, 62, "header plus one row per target")
-	assert.Equal(t, reportColumns, rows[0])
+	assert.Equal(t, jobs.ReportColumns, rows[0])
 
 	code, out, _ = c.run(t, "", "report", "--batch", batch, "--only", "failed")
 	require.Equal(t, 0, code)

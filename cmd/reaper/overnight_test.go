@@ -183,7 +183,7 @@ func statusShowsParkedTasks(t *testing.T, shift time.Duration) {
 	}
 	var all struct {
 		Queues  []queue       `json:"queues"`
-		Batches []batchStatus `json:"batches"`
+		Batches []jobs.BatchStatus `json:"batches"`
 	}
 	require.Eventually(t, func() bool {
 		code, out, _ := c.run(t, "", "status", "--json")
@@ -195,7 +195,7 @@ func statusShowsParkedTasks(t *testing.T, shift time.Duration) {
 
 	code, out, _ = c.run(t, "", "status", "--batch", batch, "--json")
 	require.Equal(t, 0, code)
-	var st batchStatus
+	var st jobs.BatchStatus
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
 	assert.Equal(t, int64(5), st.Parked)
 	assert.Equal(t, int64(5), st.Pending)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/httpapi"
 )
 
@@ -84,7 +85,7 @@ func TestServe(t *testing.T) {
 	require.Len(t, res.Rejected, 1)
 	assert.Equal(t, httpapi.Rejection{Line: 7, Field: "file_id", Error: res.Rejected[0].Error}, res.Rejected[0])
 
-	var st httpapi.BatchStatus
+	var st jobs.BatchStatus
 	deadline := time.Now().Add(60 * time.Second)
 	for !st.Done {
 		require.True(t, time.Now().Before(deadline), "batch not done: %+v", st)

@@ -10,19 +10,8 @@ import (
 	"time"
 
 	"github.com/reaper-media/reaper/jobs"
-	"github.com/reaper-media/reaper/jobs/httpapi"
 	"github.com/reaper-media/reaper/providers"
 )
-
-// batchStatus is the JSON form of `status --batch`, the same view GET /v1/batches/{id} serves.
-type batchStatus = httpapi.BatchStatus
-
-func toStatus(b jobs.BatchInfo) batchStatus { return httpapi.StatusOf(b) }
-
-// withParked adds the batch's parked tasks (overnight window) to its status.
-func withParked(ctx context.Context, s *jobs.Store, st batchStatus) (batchStatus, jobs.Parked, error) {
-	return httpapi.AddParked(ctx, s, st)
-}
 
 func runStatus(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "status", "[--batch ID] [--json]")
@@ -49,7 +38,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		st, parked, err := withParked(ctx, p.Store, toStatus(b))
+		st, parked, err := jobs.AddParked(ctx, p.Store, jobs.StatusOf(b))
 		if err != nil {
 			return err
 		}
@@ -68,10 +57,10 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var batches []batchStatus
+	var batches []jobs.BatchStatus
 	for _, id := range ids {
 		if b, err := p.Store.Batch(ctx, id); err == nil {
-			st, _, err := withParked(ctx, p.Store, toStatus(b))
+			st, _, err := jobs.AddParked(ctx, p.Store, jobs.StatusOf(b))
 			if err != nil {
 				return err
 			}
@@ -239,7 +228,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if _, err := p.Store.Batch(ctx, batch); err != nil {
 		return err
 	}
-	return httpapi.WriteReport(ctx, p.Store, batch, *format, jobs.Outcome(*only), e.stdout)
+	return jobs.WriteReport(ctx, p.Store, batch, *format, jobs.Outcome(*only), e.stdout)
 }
 
 func validOutcome(s string) bool {
@@ -250,6 +239,3 @@ func validOutcome(s string) bool {
 	}
 	return false
 }
-
-// reportColumns are the CSV report's columns, in order (the API's report has the same).
-var reportColumns = httpapi.ReportColumns

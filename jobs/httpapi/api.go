@@ -413,7 +413,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st, _, err := AddParked(r.Context(), a.o.Producer.Store(), StatusOf(b))
+	st, _, err := jobs.AddParked(r.Context(), a.o.Producer.Store(), jobs.StatusOf(b))
 	if err != nil {
 		serverError(a.o.Logger, w, r, err, ErrorBody{})
 		return
@@ -426,13 +426,13 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	format := q.Get("format")
 	if format == "" {
-		format = JSONL
+		format = jobs.JSONL
 	}
-	if format != JSONL && format != CSV {
+	if format != jobs.JSONL && format != jobs.CSV {
 		writeError(w, http.StatusBadRequest, ErrorBody{Field: "format", Error: fmt.Sprintf("must be jsonl or csv, got %q", format)})
 		return
 	}
-	only, err := ParseOutcome(q.Get("only"))
+	only, err := jobs.ParseOutcome(q.Get("only"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, ErrorBody{Field: "only", Error: err.Error()})
 		return
@@ -442,13 +442,13 @@ func (a *API) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctype := "application/x-ndjson"
-	if format == CSV {
+	if format == jobs.CSV {
 		ctype = "text/csv; charset=utf-8"
 	}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": b.ID + "." + format}))
 	cw := &countingWriter{w: w}
-	if err := WriteReport(r.Context(), a.o.Producer.Store(), b.ID, format, only, cw); err != nil {
+	if err := jobs.WriteReport(r.Context(), a.o.Producer.Store(), b.ID, format, only, cw); err != nil {
 		if cw.n == 0 && r.Context().Err() == nil {
 			w.Header().Del("Content-Disposition")
 			serverError(a.o.Logger, w, r, err, ErrorBody{})

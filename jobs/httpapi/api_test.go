@@ -89,17 +89,17 @@ func (e *env) do(t *testing.T, method, path, auth string, body io.Reader) (int, 
 	return resp.StatusCode, resp.Header, b
 }
 
-func (e *env) status(t *testing.T, id string) httpapi.BatchStatus {
+func (e *env) status(t *testing.T, id string) jobs.BatchStatus {
 	t.Helper()
 	code, _, body := e.do(t, "GET", "/v1/batches/"+id, "Bearer "+token, nil)
 	require.Equal(t, 200, code, string(body))
-	var st httpapi.BatchStatus
+	var st jobs.BatchStatus
 	require.NoError(t, json.Unmarshal(body, &st))
 	return st
 }
 
 // waitDone polls the status route until the batch is done.
-func (e *env) waitDone(t *testing.T, id string) httpapi.BatchStatus {
+func (e *env) waitDone(t *testing.T, id string) jobs.BatchStatus {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -200,7 +200,7 @@ func TestSubmitRunReportRetry(t *testing.T) {
 	rows, err := csv.NewReader(bytes.NewReader(rep)).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, rows, 12)
-	assert.Equal(t, httpapi.ReportColumns, rows[0])
+	assert.Equal(t, jobs.ReportColumns, rows[0])
 
 	// only=failed: the one failure, with its code.
 	code, _, rep = e.do(t, "GET", "/v1/batches/"+res.Batch+"/report?only=failed", "Bearer "+token, nil)

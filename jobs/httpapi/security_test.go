@@ -110,7 +110,7 @@ func TestCSVReportNeutralisesFormulas(t *testing.T) {
 	assert.Contains(t, string(rep), `"message":"@SUM(1+1)"`)
 
 	for in, want := range map[string]string{"": "", "ok": "ok", "a=b": "a=b", "=1": "'=1", "-": "'-", "\r": "'\r", "'=1": "'=1"} {
-		assert.Equal(t, want, httpapi.SpreadsheetSafe(in), "%q", in)
+		assert.Equal(t, want, jobs.SpreadsheetSafe(in), "%q", in)
 	}
 }
 

@@ -1,4 +1,4 @@
-package httpapi
+package jobs
 
 import (
 	"context"
@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/reaper-media/reaper/jobs"
 )
 
 // BatchStatus is the JSON form of a batch's state: GET /v1/batches/{id} and `reaper status --json`.
@@ -36,18 +34,18 @@ type BatchStatus struct {
 }
 
 // StatusOf is a batch's BatchStatus; every outcome is present, zero or not.
-func StatusOf(b jobs.BatchInfo) BatchStatus {
+func StatusOf(b BatchInfo) BatchStatus {
 	s := BatchStatus{Batch: b.ID, CreatedAt: b.CreatedAt, SubmittedBy: b.SubmittedBy, Source: b.Source, Note: b.Note,
 		Sealed: b.Sealed, Cancelled: b.Cancelled, Done: b.Done(), Total: b.Total, Duplicates: b.Duplicates,
 		Pending: b.Pending(), Outcomes: map[string]int64{}, RatePerSec: b.Rate(), ETASeconds: b.ETA().Seconds()}
-	for _, o := range jobs.Outcomes {
+	for _, o := range Outcomes {
 		s.Outcomes[string(o)] = b.Counts[o]
 	}
 	return s
 }
 
 // AddParked fills st's parked count and next attempt from the store, and returns them.
-func AddParked(ctx context.Context, s *jobs.Store, st BatchStatus) (BatchStatus, jobs.Parked, error) {
+func AddParked(ctx context.Context, s *Store, st BatchStatus) (BatchStatus, Parked, error) {
 	pk, err := s.Parked(ctx, st.Batch)
 	if err != nil {
 		return st, pk, err
@@ -62,7 +60,7 @@ func AddParked(ctx context.Context, s *jobs.Store, st BatchStatus) (BatchStatus,
 
 // Report formats.
 const (
-	JSONL = "jsonl" // one jobs.Record JSON object per line
+	JSONL = "jsonl" // one Record JSON object per line
 	CSV   = "csv"   // a header row of ReportColumns, then one row per target
 )
 
@@ -71,11 +69,11 @@ var ReportColumns = []string{"batch", "provider", "key", "outcome", "recycled_it
 	"request_id", "attempts", "first_attempt", "last_attempt", "target"}
 
 // ParseOutcome accepts an outcome name as written in a report filter ("failed"); "" means all.
-func ParseOutcome(s string) (jobs.Outcome, error) {
+func ParseOutcome(s string) (Outcome, error) {
 	if s == "" {
 		return "", nil
 	}
-	for _, o := range jobs.Outcomes {
+	for _, o := range Outcomes {
 		if string(o) == s {
 			return o, nil
 		}
@@ -86,7 +84,7 @@ func ParseOutcome(s string) (jobs.Outcome, error) {
 // WriteReport streams a batch's records to w as JSONL or CSV, one row per target, only those with
 // outcome only when it is set. Records come from the store in pages, so memory stays flat for any
 // batch size.
-func WriteReport(ctx context.Context, s *jobs.Store, batch, format string, only jobs.Outcome, w io.Writer) error {
+func WriteReport(ctx context.Context, s *Store, batch, format string, only Outcome, w io.Writer) error {
 	if format != JSONL && format != CSV {
 		return fmt.Errorf("report format must be jsonl or csv, got %q", format)
 	}
@@ -98,7 +96,7 @@ func WriteReport(ctx context.Context, s *jobs.Store, batch, format string, only 
 			return err
 		}
 	}
-	err := s.Records(ctx, batch, func(r jobs.Record) error {
+	err := s.Records(ctx, batch, func(r Record) error {
 		if only != "" && r.Outcome != only {
 			return nil
 		}
