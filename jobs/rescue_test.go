@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/registry"
@@ -54,9 +55,10 @@ func TestStrandedActiveTaskIsRequeued(t *testing.T) {
 }
 
 func TestOwnedActiveTaskIsLeftAlone(t *testing.T) {
-	l := startLive(t, nil)
+	l := startLive(t, func(c *config.Config) { c.Providers.MSS.Timeout = 30 * time.Second })
 	ctx := context.Background()
-	l.stack.Faults(providers.MSS).SetLatency(4*time.Second, 0) // below the provider timeout (5 s)
+	// Longer than two of asynq's 5 s heartbeats, so one reports the task while it runs.
+	l.stack.Faults(providers.MSS).SetLatency(12*time.Second, 0)
 	w := l.startWorker(t)
 	tg := l.stack.Targets(1, 0)[0]
 	batch := l.submit(t, tg)
@@ -69,7 +71,7 @@ func TestOwnedActiveTaskIsLeftAlone(t *testing.T) {
 			}
 		}
 		return false
-	}, 10*time.Second, 50*time.Millisecond, "the worker's heartbeat reports the task")
+	}, 11*time.Second, 50*time.Millisecond, "the worker's heartbeat reports the task")
 	now := time.Now()
 	for _, at := range []time.Duration{0, 11 * time.Second, 30 * time.Second} {
 		n, err := w.SweepStranded(ctx, now.Add(at))
