@@ -7,6 +7,7 @@ import (
 	"iter"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -522,7 +523,7 @@ func (s *Store) counters(ctx context.Context, ids []string) ([]batchCounters, er
 	cmds := make([]*redis.SliceCmd, len(ids))
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HMGet(ctx, metaKey(id), "id", "sealed", "total", "terminal")
+			cmds[i] = p.HMGet(ctx, metaKey(id), metaID, metaSealed, metaTotal, metaTerminal)
 		}
 		return nil
 	}); err != nil {
@@ -556,20 +557,29 @@ type reconcileWrite struct {
 //	ARGV[5] seal (0 or 1)
 //
 // Returns 1, or 0 when the batch does not exist.
-var reconcileScript = redis.NewScript(`
+var reconcileScript = redis.NewScript(luaWithSchema(strings.NewReplacer(
+	"{{reconcile_at}}", metaReconcileAt, "{{reconcile_missing}}", metaReconcileMissing, "{{reconcile_stable}}", metaReconcileStable,
+).Replace(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
-redis.call('HSET', KEYS[1], 'reconcile_at', ARGV[1], 'reconcile_missing', ARGV[2], 'reconcile_stable', ARGV[3])
+redis.call('HSET', KEYS[1], '{{reconcile_at}}', ARGV[1], '{{reconcile_missing}}', ARGV[2], '{{reconcile_stable}}', ARGV[3])
 if tonumber(ARGV[4]) ~= 0 then
-  redis.call('HINCRBY', KEYS[1], 'total', ARGV[4])
+  redis.call('HINCRBY', KEYS[1], '{{total}}', ARGV[4])
 end
 if ARGV[5] == '1' then
-  redis.call('HSET', KEYS[1], 'sealed', 1)
-  redis.call('HSETNX', KEYS[1], 'sealed_at', ARGV[1])
+  redis.call('HSET', KEYS[1], '{{sealed}}', 1)
+  redis.call('HSETNX', KEYS[1], '{{sealed_at}}', ARGV[1])
 end
 return 1
-`)
+`)))
+
+// Fields of reaper:batch:<id> a reconcile writes (beside the schema's, in schema.go).
+const (
+	metaReconcileAt      = "reconcile_at"      // when the last reconcile ran (RFC 3339)
+	metaReconcileMissing = "reconcile_missing" // what it found missing (ReconcileReport.MissingAfter)
+	metaReconcileStable  = "reconcile_stable"  // "1" when the counters stood still during its scan
+)
 
 func (s *Store) recordReconcile(ctx context.Context, batch string, w reconcileWrite) error {
 	stable, seal := 0, 0
@@ -602,7 +612,7 @@ type ReconcileFinding struct {
 
 // ReconcileFinding reads the last reconcile's finding about batch (zero At when there was none).
 func (s *Store) ReconcileFinding(ctx context.Context, batch string) (ReconcileFinding, error) {
-	v, err := s.rdb.HMGet(ctx, metaKey(batch), "reconcile_at", "reconcile_missing", "reconcile_stable").Result()
+	v, err := s.rdb.HMGet(ctx, metaKey(batch), metaReconcileAt, metaReconcileMissing, metaReconcileStable).Result()
 	if err != nil {
 		return ReconcileFinding{}, fmt.Errorf("batch %s: %w", batch, err)
 	}
