@@ -10,10 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/internal/testclock"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
-	"github.com/reaper-media/reaper/providers/faults"
 	"github.com/reaper-media/reaper/providers/registry"
 )
 
@@ -89,13 +89,13 @@ func TestNewOvernightRefusesUnusableSettings(t *testing.T) {
 type overnightRig struct {
 	store *jobs.Store
 	ov    *jobs.Overnight
-	clk   *faults.Clock
+	clk   *testclock.Clock
 }
 
 func newOvernightRig(t *testing.T, nights int, start time.Time) *overnightRig {
 	t.Helper()
 	store := jobs.NewStore(jobstest.StartRedis(t).Client(), jobs.StoreOptions{})
-	clk := faults.NewClock(start)
+	clk := testclock.New(start)
 	ov, err := jobs.NewOvernight(store, jobs.OvernightOptions{
 		Nights: nights, Window: jobs.Window{Start: time.Hour, End: 5 * time.Hour, Loc: shanghai(t)}, Now: clk.Now,
 		// Backoff n is exactly half its ceiling: 30s, 1m, 2m, ... up to 5m.
@@ -234,7 +234,7 @@ func forEachShift(t *testing.T, loc *time.Location, fn func(t *testing.T, at fun
 
 // overnightLive is the live pipeline with parking on, breakers that never open (these failures are
 // per file, not an outage) and a worker whose window reads the test's clock.
-func overnightLive(t *testing.T, nights int, clk *faults.Clock) *live {
+func overnightLive(t *testing.T, nights int, clk *testclock.Clock) *live {
 	t.Helper()
 	l := startLive(t, func(c *config.Config) {
 		c.Retry.MaxAttempts = 2
@@ -275,7 +275,7 @@ func TestTransientFailuresAreParkedAndSucceedOvernight(t *testing.T) {
 	forEachShift(t, sh, func(t *testing.T, at func(day, h, m int) time.Time) {
 		day := at(0, 9, 0)
 		night := at(1, 1, 0)
-		clk := faults.NewClock(day)
+		clk := testclock.New(day)
 		l := overnightLive(t, 2, clk)
 		l.stack.Faults(providers.MSS).SetOutage(day, night)
 
@@ -338,7 +338,7 @@ func TestTransientFailuresAreParkedAndSucceedOvernight(t *testing.T) {
 func TestParkedTaskFailsAfterItsNights(t *testing.T) {
 	sh := shanghai(t)
 	forEachShift(t, sh, func(t *testing.T, at func(day, h, m int) time.Time) {
-		clk := faults.NewClock(at(0, 9, 0))
+		clk := testclock.New(at(0, 9, 0))
 		l := overnightLive(t, 2, clk)
 		l.stack.Faults(providers.MSS).SetDown(true) // 500 MSS.00000004 day and night
 		tg := providers.Target{Provider: providers.MSS, ProjectID: l.stack.Creds.MSSProject, FileID: "hopeless"}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/internal/testclock"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
@@ -314,7 +315,7 @@ func TestParkFaultMatrix(t *testing.T) {
 			sh := shanghai(t)
 			y, m, d := time.Now().In(sh).Date()
 			day, night := time.Date(y, m, d, 9, 0, 0, 0, sh), time.Date(y, m, d+1, 1, 0, 0, 0, sh)
-			clk := faults.NewClock(day)
+			clk := testclock.New(day)
 			l := overnightLive(t, 2, clk)
 			l.stack.Faults(providers.MSS).SetOutage(day, night)
 			hook := jobstest.NewFaultHook()

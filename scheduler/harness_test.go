@@ -14,9 +14,9 @@ import (
 
 	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/internal/fakestack"
+	"github.com/reaper-media/reaper/internal/testclock"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
-	"github.com/reaper-media/reaper/providers/faults"
 	"github.com/reaper-media/reaper/providers/registry"
 	"github.com/reaper-media/reaper/scheduler"
 )
@@ -61,7 +61,7 @@ type harness struct {
 	redis *jobstest.Redis
 	stack *fakestack.Stack
 	cfg   *config.Config
-	clock *faults.Clock // the time the tests move by hand
+	clock *testclock.Clock // the time the tests move by hand
 	logs  *logBuffer
 	p     *jobs.Pipeline // the pipeline of the first replica, for looking at batches
 }
@@ -81,7 +81,7 @@ func newHarness(t *testing.T, start time.Time, tweak func(*config.Config), polic
 		tweak(cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	h := &harness{t: t, redis: r, stack: stack, cfg: cfg, clock: faults.NewClock(start), logs: &logBuffer{}}
+	h := &harness{t: t, redis: r, stack: stack, cfg: cfg, clock: testclock.New(start), logs: &logBuffer{}}
 	h.p = jobs.FromConfig(cfg, r.Client())
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reaper-media/reaper/internal/testclock"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
-	"github.com/reaper-media/reaper/providers/faults"
 )
 
 func TestEnqueueRegistersInTheRetentionIndex(t *testing.T) {
@@ -128,7 +128,7 @@ providers:
 }
 
 // clockedWorker runs the worker `reaper worker` runs, in-process, with its overnight window on clk.
-func (c *cli) clockedWorker(t *testing.T, clk *faults.Clock) {
+func (c *cli) clockedWorker(t *testing.T, clk *testclock.Clock) {
 	t.Helper()
 	e := &env{stdin: strings.NewReader(""), stdout: os.Stderr, stderr: os.Stderr, getenv: func(k string) string {
 		if k == "REAPER_CONFIG" {
@@ -161,7 +161,7 @@ func statusShowsParkedTasks(t *testing.T, shift time.Duration) {
 	y, m, d := time.Now().Add(shift).In(sh).Date()
 	day := time.Date(y, m, d, 9, 0, 0, 0, sh)
 	night := time.Date(y, m, d+1, 1, 0, 0, 0, sh)
-	clk := faults.NewClock(day)
+	clk := testclock.New(day)
 	in := c.stack.Faults(providers.MSS)
 	in.SetClock(clk.Now)
 	in.SetOutage(day, night) // 500 MSS.00000004 all day

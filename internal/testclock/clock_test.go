@@ -1,4 +1,4 @@
-package faults_test
+package testclock_test
 
 import (
 	"fmt"
@@ -8,16 +8,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/reaper-media/reaper/internal/testclock"
 	"github.com/reaper-media/reaper/providers/faults"
 )
 
 func TestClock(t *testing.T) {
-	var zero faults.Clock
+	var zero testclock.Clock
 	assert.True(t, zero.Now().IsZero(), "the zero value reads the zero time")
 
 	sh := time.FixedZone("CST", 8*60*60)
 	t0 := time.Date(2026, 11, 21, 1, 0, 0, 0, sh)
-	c := faults.NewClock(t0)
+	c := testclock.New(t0)
 	assert.Equal(t, t0, c.Now(), "location kept")
 	assert.Equal(t, t0, c.Now(), "the clock never moves on its own")
 
@@ -36,7 +37,7 @@ func TestClock(t *testing.T) {
 // Readers and movers at once: -race holds the clock to its promise of concurrent use.
 func TestClockConcurrentUse(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := faults.NewClock(t0)
+	c := testclock.New(t0)
 	in := faults.New(1)
 	in.SetClock(c.Now)
 	var wg sync.WaitGroup
@@ -58,7 +59,7 @@ func TestClockConcurrentUse(t *testing.T) {
 }
 
 func ExampleClock() {
-	c := faults.NewClock(time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC))
+	c := testclock.New(time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC))
 	in := faults.New(1)
 	in.SetClock(c.Now)
 	in.SetOutage(c.Now().Add(time.Hour), c.Now().Add(2*time.Hour))

@@ -6,11 +6,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/reaper-media/reaper/internal/testclock"
 	"github.com/reaper-media/reaper/providers/faults"
 )
 
 func TestInjector(t *testing.T) {
-	c := faults.NewClock(time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC))
+	c := testclock.New(time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC))
 	in := faults.New(1)
 	in.SetClock(c.Now)
 	assert.Equal(t, faults.None, in.Decide().Kind)

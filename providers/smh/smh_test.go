@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reaper-media/reaper/internal/testclock"
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/faults"
 	"github.com/reaper-media/reaper/providers/providertest"
@@ -500,7 +501,7 @@ func TestFixedTokenIsNotRenewed(t *testing.T) {
 }
 
 func TestTokenRefreshedBeforeExpiry(t *testing.T) {
-	clk := faults.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) // shared by the client and the fake
+	clk := testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) // shared by the client and the fake
 	e := newEnv(t, smhtest.Options{TokenTTL: time.Hour, Now: clk.Now})
 	c := e.client(t, smh.Config{Now: clk.Now})
 	ctx := context.Background()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reaper-media/reaper/internal/testclock"
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/faults"
 	"github.com/reaper-media/reaper/providers/smh/smhtest"
@@ -22,12 +23,12 @@ const secret = "s3cret-library-key"
 type fixture struct {
 	fake *smhtest.Fake
 	srv  *httptest.Server
-	clk  *faults.Clock
+	clk  *testclock.Clock
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	clk := faults.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	clk := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	f := smhtest.New(smhtest.Options{
 		Libraries: map[string]smhtest.Library{
 			"recycle": {Secret: secret, RecycleBin: true},

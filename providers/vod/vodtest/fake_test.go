@@ -19,6 +19,7 @@ import (
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 
+	"github.com/reaper-media/reaper/internal/testclock"
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/faults"
 	"github.com/reaper-media/reaper/providers/vod/vodtest"
@@ -229,7 +230,7 @@ func TestFakeVerifiesRequests(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f, srv := newServer(t, vodtest.Options{Now: faults.NewClock(now).Now,
+			f, srv := newServer(t, vodtest.Options{Now: testclock.New(now).Now,
 				Credentials: []vodtest.Credential{cred, tokenCred}})
 			f.Add(media("m1"))
 			f.Add(media("m2"))
@@ -276,7 +277,7 @@ func TestFakeCountsCallsOnArrival(t *testing.T) {
 }
 
 func TestFakeThrottleOutageAndFaults(t *testing.T) {
-	clk := faults.NewClock(time.Now())
+	clk := testclock.New(time.Now())
 	f, srv := newServer(t, vodtest.Options{Now: clk.Now})
 	for i := range 3 {
 		f.Add(media("m" + strconv.Itoa(i)))
