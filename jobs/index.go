@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"strconv"
 	"time"
 
@@ -143,4 +144,36 @@ return 0
 // Count returns how many registrations provider n has, due or not.
 func (x *Index) Count(ctx context.Context, n providers.Name) (int64, error) {
 	return x.rdb.ZCard(ctx, indexKey(n)).Result()
+}
+
+// RegisterAll registers every target, due at due, parallel at a time, and returns how many it
+// registered per provider. It stops at the first error, with the counts so far.
+func (x *Index) RegisterAll(ctx context.Context, targets iter.Seq[providers.Target], due time.Time, parallel int) (map[providers.Name]int, error) {
+	done := newProviderCounts()
+	err := forEach(ctx, parallel, targets, func(ctx context.Context, t providers.Target) error {
+		if err := x.Register(ctx, t, due); err != nil {
+			return err
+		}
+		done.add(t.Provider, 1)
+		return nil
+	})
+	return done.byProvider(), err
+}
+
+// UnregisterAll cancels every target's registration, parallel at a time, and returns how many targets
+// it went through and how many of them had one. It stops at the first error, with the counts so far.
+func (x *Index) UnregisterAll(ctx context.Context, targets iter.Seq[providers.Target], parallel int) (seen, had int, err error) {
+	all, registered := newProviderCounts(), newProviderCounts()
+	err = forEach(ctx, parallel, targets, func(ctx context.Context, t providers.Target) error {
+		ok, err := x.Unregister(ctx, t)
+		if err != nil {
+			return err
+		}
+		all.add(t.Provider, 1)
+		if ok {
+			registered.add(t.Provider, 1)
+		}
+		return nil
+	})
+	return all.total(), registered.total(), err
 }

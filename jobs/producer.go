@@ -9,8 +9,6 @@ import (
 	"iter"
 	"math"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -101,43 +99,9 @@ func (p *Producer) Add(ctx context.Context, batch string, targets iter.Seq[provi
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	type counts struct{ enq, dup atomic.Int64 }
-	var perProvider [3]counts
-	index := func(n providers.Name) int { return slices.Index(providers.Names, n) }
-	total := func() (s Summary) {
-		s = Summary{Batch: batch, ByProvider: map[providers.Name]int{}}
-		for i, n := range providers.Names {
-			e, d := int(perProvider[i].enq.Load()), int(perProvider[i].dup.Load())
-			s.Enqueued += e
-			s.Duplicates += d
-			if e > 0 {
-				s.ByProvider[n] = e
-			}
-		}
-		return s
-	}
-
-	work := make(chan providers.Target, p.o.Parallel*4)
-	var wg sync.WaitGroup
-	for range p.o.Parallel {
-		wg.Go(func() {
-			for t := range work {
-				if ctx.Err() != nil {
-					continue // drain
-				}
-				dup, err := p.enqueue(ctx, batch, t)
-				if err != nil {
-					cancel(fmt.Errorf("enqueue %s: %w", t, err))
-					continue
-				}
-				c := &perProvider[index(t.Provider)]
-				if dup {
-					c.dup.Add(1)
-				} else {
-					c.enq.Add(1)
-				}
-			}
-		})
+	enqueued, duplicates := newProviderCounts(), newProviderCounts()
+	total := func() Summary {
+		return Summary{Batch: batch, Enqueued: enqueued.total(), Duplicates: duplicates.total(), ByProvider: enqueued.byProvider()}
 	}
 
 	// Flush counters to the batch while enqueueing, so status and wait see a growing total.
@@ -154,9 +118,10 @@ func (p *Producer) Add(ctx context.Context, batch string, targets iter.Seq[provi
 		return nil
 	}
 	stop := make(chan struct{})
-	ticker := time.NewTicker(250 * time.Millisecond)
-	flusherDone := make(chan error, 1)
+	flusherDone := make(chan struct{})
 	go func() {
+		defer close(flusherDone)
+		ticker := time.NewTicker(250 * time.Millisecond)
 		defer ticker.Stop()
 		for {
 			select {
@@ -165,28 +130,33 @@ func (p *Producer) Add(ctx context.Context, batch string, targets iter.Seq[provi
 					cancel(err)
 				}
 			case <-stop:
-				flusherDone <- nil
 				return
 			}
 		}
 	}()
 
-	for t := range targets {
-		if ctx.Err() != nil {
-			break
+	err := forEach(ctx, p.o.Parallel, targets, func(ctx context.Context, t providers.Target) error {
+		dup, err := p.enqueue(ctx, batch, t)
+		if err != nil {
+			return fmt.Errorf("enqueue: %w", err)
 		}
-		work <- t
-	}
-	close(work)
-	wg.Wait()
+		if dup {
+			duplicates.add(t.Provider, 1)
+		} else {
+			enqueued.add(t.Provider, 1)
+		}
+		return nil
+	})
 	close(stop)
 	<-flusherDone
 	ferr := flush()
-	sum := total()
-	if err := context.Cause(ctx); err != nil {
-		return sum, err
+	if err == nil {
+		err = context.Cause(ctx) // the flusher's error
 	}
-	return sum, ferr
+	if err != nil {
+		return total(), err
+	}
+	return total(), ferr
 }
 
 // enqueue adds one task; dup is true when the target is already queued.

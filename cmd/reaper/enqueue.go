@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/reaper-media/reaper/jobs"
@@ -115,14 +113,14 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		var readErr error
-		err := indexTargets(ctx, e, p, mode, preparedTargets(src, p.Producer, &readErr))
-		if err == nil && readErr != nil && !errors.Is(readErr, errStop) {
+		err := indexTargets(ctx, e, p, mode, p.Producer.ManifestTargets(src, false, &readErr))
+		if err == nil {
 			err = readErr
 		}
 		return err
 	}
-	if limit := p.Config.Enqueue.ConfirmAbove; limit > 0 && total > limit && !*yes {
-		return fmt.Errorf("the manifest has %d targets, more than enqueue.confirm_above (%d); deletes are irreversible: check it with --dry-run, then pass --yes", total, limit)
+	if err := jobs.Confirm(p.Config.Enqueue.ConfirmAbove, total, "targets", *yes); err != nil {
+		return fmt.Errorf("%w: check the manifest with --dry-run, then pass --yes", err)
 	}
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return err
@@ -136,35 +134,17 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	var readErr error
-	sum, err := p.Producer.Submit(ctx, meta, preparedTargets(src, p.Producer, &readErr), bar)
+	sum, err := p.Producer.Submit(ctx, meta, p.Producer.ManifestTargets(src, false, &readErr), bar)
 	if bar != nil {
 		fmt.Fprintln(e.stderr)
 	}
-	if err == nil && readErr != nil && !errors.Is(readErr, errStop) {
-		err = readErr
+	if err == nil {
+		err = readErr // a line that no longer validates: the file changed since the first pass
 	}
 	if err != nil {
 		return fmt.Errorf("batch %s stopped after %d tasks: %w (reaper cancel --batch %s stops what was enqueued)", sum.Batch, sum.Enqueued, err, sum.Batch)
 	}
 	return printSummary(e, sum)
-}
-
-var errStop = errors.New("stop")
-
-// preparedTargets is the second pass over a validated manifest: every target, Prepared. A line that
-// no longer validates (the file changed since the first pass) stops it with *readErr set.
-func preparedTargets(src io.Reader, prod *jobs.Producer, readErr *error) iter.Seq[providers.Target] {
-	return func(yield func(providers.Target) bool) {
-		*readErr = jobs.ReadManifest(src, func(line int, t providers.Target) error {
-			if err := prod.Prepare(&t); err != nil {
-				return &jobs.LineError{Line: line, Err: err} // changed since the first pass
-			}
-			if !yield(t) {
-				return errStop
-			}
-			return nil
-		}, func(le *jobs.LineError) error { return le })
-	}
 }
 
 func printSummary(e *env, s jobs.Summary) error {
@@ -205,35 +185,24 @@ func openManifest(e *env, name string) (io.ReadSeeker, func(), error) {
 	return tmp, cleanup, nil
 }
 
-// validateManifest reads every line, prints the bad ones (up to maxShownErrors) and counts targets per
-// provider. Any bad line is an error saying nothing was done (verb: "enqueued", "registered", ...).
+// validateManifest is the first pass: it prints the bad lines (up to maxShownErrors) and counts
+// targets per provider. Any bad line is an error saying nothing was done (verb: "enqueued",
+// "registered", ...).
 func validateManifest(e *env, p *jobs.Producer, r io.Reader, verb string) (map[providers.Name]int, error) {
-	counts := map[providers.Name]int{}
-	bad := 0
-	report := func(le *jobs.LineError) error {
-		bad++
-		if bad <= maxShownErrors {
-			fmt.Fprintln(e.stderr, le)
-		}
-		return nil
-	}
-	err := jobs.ReadManifest(r, func(line int, t providers.Target) error {
-		if err := p.Prepare(&t); err != nil {
-			return report(&jobs.LineError{Line: line, Err: err})
-		}
-		counts[t.Provider]++
-		return nil
-	}, report)
+	check, err := p.CheckManifest(r, maxShownErrors)
 	if err != nil {
 		return nil, err
 	}
-	if bad > 0 {
-		if bad > maxShownErrors {
-			fmt.Fprintf(e.stderr, "... and %d more bad lines\n", bad-maxShownErrors)
-		}
-		return nil, fmt.Errorf("%d bad lines: nothing %s", bad, verb)
+	for _, le := range check.Rejected {
+		fmt.Fprintln(e.stderr, le)
 	}
-	return counts, nil
+	if check.Bad > 0 {
+		if check.Bad > len(check.Rejected) {
+			fmt.Fprintf(e.stderr, "... and %d more bad lines\n", check.Bad-len(check.Rejected))
+		}
+		return nil, fmt.Errorf("%d bad lines: nothing %s", check.Bad, verb)
+	}
+	return check.Valid, nil
 }
 
 // parseParts parses --delete-parts "Type[:Definition],...".
@@ -311,60 +280,25 @@ func (m indexMode) verb() string {
 // several at a time (enqueue.parallel), and prints the counts.
 func indexTargets(ctx context.Context, e *env, p *jobs.Pipeline, m indexMode, targets iter.Seq[providers.Target]) error {
 	x := jobs.NewIndex(p.Redis, p.Config.FillTarget)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var done, existed [3]atomic.Int64 // per provider, in providers.Names order
-	work := make(chan providers.Target, 4*p.Config.Enqueue.Parallel)
-	var wg sync.WaitGroup
-	for range p.Config.Enqueue.Parallel {
-		wg.Go(func() {
-			for t := range work {
-				if ctx.Err() != nil {
-					continue // drain
-				}
-				var err error
-				had := false
-				if m.unregister {
-					had, err = x.Unregister(ctx, t)
-				} else {
-					err = x.Register(ctx, t, m.due)
-				}
-				if err != nil {
-					cancel(fmt.Errorf("%s: %w", t, err))
-					continue
-				}
-				i := slices.Index(providers.Names, t.Provider)
-				done[i].Add(1)
-				if had {
-					existed[i].Add(1)
-				}
-			}
-		})
-	}
-	for t := range targets {
-		if ctx.Err() != nil {
-			break
-		}
-		work <- t
-	}
-	close(work)
-	wg.Wait()
-
-	var total, hits int64
-	var per []string
-	for i, n := range providers.Names {
-		total += done[i].Load()
-		hits += existed[i].Load()
-		if c := done[i].Load(); c > 0 {
-			per = append(per, fmt.Sprintf("%s %d", n, c))
-		}
-	}
-	if err := context.Cause(ctx); err != nil {
-		return fmt.Errorf("stopped after %d targets %s: %w", total, m.verb(), err)
-	}
 	if m.unregister {
-		fmt.Fprintf(e.stdout, "unregistered %d of %d targets (%d had no registration)\n", hits, total, total-hits)
+		seen, had, err := x.UnregisterAll(ctx, targets, p.Config.Enqueue.Parallel)
+		if err != nil {
+			return fmt.Errorf("stopped after %d targets %s: %w", seen, m.verb(), err)
+		}
+		fmt.Fprintf(e.stdout, "unregistered %d of %d targets (%d had no registration)\n", had, seen, seen-had)
 		return nil
+	}
+	done, err := x.RegisterAll(ctx, targets, m.due, p.Config.Enqueue.Parallel)
+	total := 0
+	var per []string
+	for _, n := range providers.Names {
+		total += done[n]
+		if done[n] > 0 {
+			per = append(per, fmt.Sprintf("%s %d", n, done[n]))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("stopped after %d targets %s: %w", total, m.verb(), err)
 	}
 	fmt.Fprintf(e.stdout, "registered %d targets (%s), due %s\n", total, strings.Join(per, ", "), m.due.UTC().Format(time.RFC3339))
 	return nil

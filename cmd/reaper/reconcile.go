@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -66,12 +65,12 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 func manifestTargets(src io.Reader, prod *jobs.Producer) iter.Seq2[providers.Target, error] {
 	return func(yield func(providers.Target, error) bool) {
 		var readErr error
-		for t := range preparedTargets(src, prod, &readErr) {
+		for t := range prod.ManifestTargets(src, false, &readErr) {
 			if !yield(t, nil) {
 				return
 			}
 		}
-		if readErr != nil && !errors.Is(readErr, errStop) {
+		if readErr != nil {
 			yield(providers.Target{}, readErr)
 		}
 	}

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -234,32 +233,16 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 
 	// Pass 1: validate every line, count the good ones.
 	res := SubmitResult{ByProvider: map[providers.Name]int{}, Rejected: []Rejection{}, DryRun: dryRun}
-	reject := func(le *jobs.LineError) error {
-		res.RejectedCount++
-		if len(res.Rejected) < MaxRejected {
-			res.Rejected = append(res.Rejected, rejection(le))
-		}
-		return nil
-	}
-	valid := map[providers.Name]int{}
-	err = jobs.ReadManifest(bytes.NewReader(body.Bytes()), func(line int, t providers.Target) error {
-		if err := a.o.Producer.Prepare(&t); err != nil {
-			return reject(&jobs.LineError{Line: line, Err: err})
-		}
-		res.Accepted++
-		valid[t.Provider]++
-		return nil
-	}, reject)
-	var le *jobs.LineError
-	if errors.As(err, &le) { // a line too long to read: the rest of the body cannot be trusted
-		rj := rejection(le)
-		writeError(w, http.StatusUnprocessableEntity, ErrorBody{Error: "line " + strconv.Itoa(le.Line) + ": " + rj.Error + ": nothing enqueued", Line: le.Line})
-		return
-	}
+	check, err := a.o.Producer.CheckManifest(bytes.NewReader(body.Bytes()), MaxRejected)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
 		return
 	}
+	res.Accepted, res.RejectedCount = check.Accepted, check.Bad
+	for _, le := range check.Rejected {
+		res.Rejected = append(res.Rejected, rejection(le))
+	}
+	valid := check.Valid
 	if res.Accepted == 0 {
 		msg := "the body holds no target: nothing enqueued"
 		if res.RejectedCount > 0 {
@@ -279,24 +262,17 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 
 	// Pass 2: enqueue the good lines. The lines are the same and Prepare is deterministic, so exactly
 	// the lines pass 1 accepted are enqueued. A client hanging up does not stop a submission half way.
-	targets := func(yield func(providers.Target) bool) {
-		_ = jobs.ReadManifest(bytes.NewReader(body.Bytes()), func(_ int, t providers.Target) error {
-			if a.o.Producer.Prepare(&t) != nil {
-				return nil
-			}
-			if !yield(t) {
-				return errStop
-			}
-			return nil
-		}, func(*jobs.LineError) error { return nil })
-	}
+	var readErr error
+	targets := a.o.Producer.ManifestTargets(bytes.NewReader(body.Bytes()), true, &readErr)
 	meta.Source = "api"
 	a.finishSubmit(w, r, res, func(ctx context.Context) (jobs.Summary, error) {
-		return a.o.Producer.Submit(ctx, meta, iter.Seq[providers.Target](targets), nil)
+		sum, err := a.o.Producer.Submit(ctx, meta, targets, nil)
+		if err == nil {
+			err = readErr // the body is in memory: a second read cannot fail, but never ignore it
+		}
+		return sum, err
 	})
 }
-
-var errStop = errors.New("stop")
 
 // readBody reads the request body into buf, at most MaxBodyBytes, under a read deadline that moves
 // with what has arrived (BodyGrace + received/MinBodyRate from now on): a stalled or trickling
@@ -339,12 +315,12 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 // more than ConfirmAbove and the request lacks confirm=true. Submission and retry share it, so the
 // API asks for the same confirmation as `reaper enqueue --yes` whichever way a batch is made.
 func (a *API) unconfirmed(w http.ResponseWriter, n int, confirm bool, what, check string) bool {
-	if a.o.ConfirmAbove <= 0 || n <= a.o.ConfirmAbove || confirm {
+	err := jobs.Confirm(a.o.ConfirmAbove, n, what, confirm)
+	if err == nil {
 		return false
 	}
 	writeError(w, http.StatusUnprocessableEntity, ErrorBody{Field: "confirm", Error: fmt.Sprintf(
-		"%d %s is more than enqueue.confirm_above (%d) and deletes are irreversible: %s, then send it again with confirm=true",
-		n, what, a.o.ConfirmAbove, check)})
+		"%v: %s, then send it again with confirm=true", err, check)})
 	return true
 }
 
