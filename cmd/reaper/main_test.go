@@ -253,3 +253,26 @@ func TestDemoRuns(t *testing.T) {
 	require.Equal(t, 0, code, "%s\n%s", out.String(), errOut.String())
 	assert.Contains(t, out.String(), "ok: every file is gone at its fake and has exactly one recorded outcome")
 }
+
+// `retry` asks for --yes above enqueue.confirm_above, as enqueue does: a retry deletes as much.
+func TestRetryNeedsYesAboveTheCap(t *testing.T) {
+	c := newCLI(t, "enqueue: {confirm_above: 3}\n")
+	var locked []providers.Target
+	for i := range 4 {
+		locked = append(locked, providers.Target{Provider: providers.VOD, FileID: fmt.Sprintf("locked-%d", i), SubAppID: 999})
+	}
+	code, out, errOut := c.run(t, manifest(locked), "enqueue", "--manifest", "-", "--yes")
+	require.Equal(t, 0, code, errOut)
+	batch := strings.TrimSpace(out)
+	c.worker(t)
+	code, _, _ = c.run(t, "", "wait", "--batch", batch, "--timeout", "60s")
+	require.Equal(t, 1, code, "all four failed")
+
+	code, _, errOut = c.run(t, "", "retry", "--batch", batch)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "4 failed targets is more than enqueue.confirm_above (3)")
+	assert.Contains(t, errOut, "--yes")
+	code, out, errOut = c.run(t, "", "retry", "--batch", batch, "--yes")
+	require.Equal(t, 0, code, errOut)
+	assert.NotEqual(t, batch, strings.TrimSpace(out))
+}

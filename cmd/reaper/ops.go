@@ -9,10 +9,11 @@ import (
 )
 
 func runRetry(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "retry", "--batch ID [--now]")
+	fs := newFlags(e, "retry", "--batch ID [--now] [--yes]")
 	bc := batchFlags(fs, e, "whose failed targets to re-enqueue")
 	by := fs.String("submitted-by", defaultSubmitter(), "who submits the new batch")
 	now := fs.Bool("now", false, "instead, run the batch's tasks parked for the overnight retry window now (they keep the nights they used)")
+	yes := fs.Bool("yes", false, "confirm retrying more failed targets than enqueue.confirm_above (deletes are irreversible)")
 	p, batch, closeFn, err := bc.open(ctx, e, fs, args, nil)
 	if err != nil {
 		return err
@@ -25,6 +26,13 @@ func runRetry(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "batch %s: %d parked tasks brought forward to run now\n", batch, n)
 		return nil
+	}
+	b, err := p.Store.Batch(ctx, batch)
+	if err != nil {
+		return err
+	}
+	if err := jobs.Confirm(p.Config.Enqueue.ConfirmAbove, int(b.Counts[jobs.Failed]), "failed targets", *yes); err != nil {
+		return fmt.Errorf("%w: check them with reaper report --batch %s --only failed, then pass --yes", err, batch)
 	}
 	sum, err := p.Producer.RetryFailed(ctx, batch, jobs.BatchMeta{SubmittedBy: *by})
 	if err != nil {
