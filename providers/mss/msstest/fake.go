@@ -1,7 +1,7 @@
 // Package msstest is a fake Huawei Cloud MetaStudio for tests, benchmarks and the demo. It serves
 // DeleteFile (DELETE /v1/{project_id}/files/{file_id}) behind a model of the API gateway: it verifies
-// SDK-HMAC-SHA256 signatures with mss's own canonicalisation (and the 15-minute X-Sdk-Date window) or
-// IAM tokens with an expiry, keeps an inventory of files per project, counts calls per target and
+// SDK-HMAC-SHA256 signatures with a verifier of its own (apisign.go, written from Huawei's signing
+// guide, not from the client) and the 15-minute X-Sdk-Date window, or IAM tokens with an expiry, keeps an inventory of files per project, counts calls per target and
 // answers faults from a faults.Injector in MetaStudio's and APIG's wire formats.
 //
 // Answers, and why they were chosen where the documentation is silent:
@@ -11,8 +11,11 @@
 //     error-code page; DeleteFile's own page lists only 200/401/500).
 //   - project not in Options.Projects (nor added with a file): 400 MSS.00010009 "urlTenantId is not
 //     equal tokenTenantId", the documented answer to a project the credentials do not belong to.
-//   - unknown AK, malformed Authorization, unsigned X-Sdk-Date or Host, bad signature, unknown token,
-//     no credentials: 401 APIG.0301 with request_id, as the gateway words it.
+//   - unknown AK, malformed Authorization, unsigned X-Sdk-Date, a signed header the request lacks, bad
+//     signature, unknown token, no credentials: 401 APIG.0301 with request_id, as the gateway words
+//     it. Any SignedHeaders list that includes x-sdk-date is accepted, host signed or not: the guide's
+//     examples sign host, the official SDK signs user-agent;x-project-id;x-sdk-date, and the gateway
+//     takes both.
 //   - X-Sdk-Date more than MaxSkew from the clock: 401 APIG.0303 "signature expired, signature
 //     time:...,server time:...".
 //   - expired token: 401 APIG.0307 "The token must be updated".
@@ -58,11 +61,8 @@ type Options struct {
 	Projects []string
 	// Now is the gateway's clock, for the X-Sdk-Date window and token expiry. Nil: time.Now.
 	Now func() time.Time
-	// MaxSkew is how far X-Sdk-Date may be from Now. Zero: mss.MaxSkew (15 minutes).
+	// MaxSkew is how far X-Sdk-Date may be from Now. Zero: MaxSkew (15 minutes).
 	MaxSkew time.Duration
-	// AllowUnsignedHost accepts signatures whose SignedHeaders leave out "host", as the real gateway
-	// does for the official SDK. Zero: host must be signed (what the guide shows and mss does).
-	AllowUnsignedHost bool
 	// ThrottleLimit is the "limit:N" the throttle message names. Zero: 10, DeleteFile's per-tenant
 	// limit in cn-north-4. The rate itself is set on the injector (Faults().SetThrottle).
 	ThrottleLimit int
@@ -81,7 +81,6 @@ type Fake struct {
 	keys          map[string]string
 	now           func() time.Time
 	maxSkew       time.Duration
-	unsignedHost  bool
 	throttleLimit int
 	inj           *faults.Injector
 	ridPrefix     uint64
@@ -103,7 +102,6 @@ func New(opts Options) *Fake {
 		keys:          make(map[string]string, len(opts.Keys)),
 		now:           opts.Now,
 		maxSkew:       opts.MaxSkew,
-		unsignedHost:  opts.AllowUnsignedHost,
 		throttleLimit: opts.ThrottleLimit,
 		inj:           faults.New(opts.Seed),
 		ridPrefix:     opts.Seed*0x9e3779b97f4a7c15 ^ 0x6a6a1f8354f64dd9,
@@ -114,7 +112,7 @@ func New(opts Options) *Fake {
 		f.now = time.Now
 	}
 	if f.maxSkew <= 0 {
-		f.maxSkew = mss.MaxSkew
+		f.maxSkew = MaxSkew
 	}
 	if f.throttleLimit <= 0 {
 		f.throttleLimit = 10
@@ -316,18 +314,23 @@ func (f *Fake) authenticate(r *http.Request) (status int, code, msg string) {
 	if authz == "" {
 		return http.StatusUnauthorized, "APIG.0301", msgNoAuth
 	}
-	a, err := mss.ParseAuthorization(authz)
-	if err != nil || !slices.Contains(a.SignedHeaders, "x-sdk-date") ||
-		(!f.unsignedHost && !slices.Contains(a.SignedHeaders, "host")) {
+	a, ok := parseAuthorization(authz)
+	if !ok || !slices.Contains(a.signedHeaders, requiredSignedHeader) {
 		return http.StatusUnauthorized, "APIG.0301", msgBadSignature
 	}
-	for _, h := range a.SignedHeaders {
-		if h != "host" && len(r.Header.Values(h)) == 0 {
+	headers := make(map[string][]string, len(a.signedHeaders))
+	for _, h := range a.signedHeaders {
+		vs := r.Header.Values(h)
+		if h == "host" {
+			vs = []string{r.Host}
+		}
+		if len(vs) == 0 {
 			return http.StatusUnauthorized, "APIG.0301", msgBadSignature
 		}
+		headers[h] = vs
 	}
-	date := r.Header.Get(mss.DateHeader)
-	signedAt, err := time.Parse(mss.DateFormat, date)
+	date := r.Header.Get(DateHeader)
+	signedAt, err := time.Parse(DateFormat, date)
 	if err != nil {
 		return http.StatusUnauthorized, "APIG.0301", msgBadSignature
 	}
@@ -335,9 +338,9 @@ func (f *Fake) authenticate(r *http.Request) (status int, code, msg string) {
 	if skew := now.Sub(signedAt); skew > f.maxSkew || skew < -f.maxSkew {
 		return http.StatusUnauthorized, "APIG.0303", fmt.Sprintf(
 			"Incorrect app authentication information: signature expired, signature time:%s,server time:%s",
-			date, now.Format(mss.DateFormat))
+			date, now.Format(DateFormat))
 	}
-	sk, ok := f.keys[a.AK]
+	sk, ok := f.keys[a.ak]
 	if !ok {
 		return http.StatusUnauthorized, "APIG.0301", msgBadSignature
 	}
@@ -345,8 +348,18 @@ func (f *Fake) authenticate(r *http.Request) (status int, code, msg string) {
 	if err != nil || len(body) > maxBody {
 		return http.StatusUnauthorized, "APIG.0301", msgBadSignature
 	}
-	want := mss.Signature(sk, mss.StringToSign(mss.CanonicalRequest(r, a.SignedHeaders, mss.PayloadHash(r.Header, body)), date))
-	if !hmac.Equal([]byte(want), []byte(strings.ToLower(a.Signature))) {
+	payloadHash := HashPayload(body)
+	if r.Header.Get(ContentSHA256Header) == UnsignedPayload {
+		payloadHash = UnsignedPayload
+	}
+	uri, okURI := CanonicalURI(r.URL.EscapedPath())
+	query, okQuery := CanonicalQuery(r.URL.RawQuery)
+	if !okURI || !okQuery {
+		return http.StatusUnauthorized, "APIG.0301", msgBadSignature
+	}
+	canonical, _ := CanonicalRequest(r.Method, uri, query, headers, payloadHash)
+	want := Signature(sk, StringToSign(date, canonical))
+	if !hmac.Equal([]byte(want), []byte(a.signature)) {
 		return http.StatusUnauthorized, "APIG.0301", msgBadSignature
 	}
 	return 0, "", ""
