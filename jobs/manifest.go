@@ -110,7 +110,7 @@ func (l *lineReader) next() (b []byte, tooLong bool, err error) {
 // two different names would address the same file), and nothing after the object.
 func DecodeLine(b []byte) (providers.Target, error) {
 	var t providers.Target
-	if err := CheckStrictJSON(b, targetType); err != nil {
+	if err := checkStrictJSON(b, targetType); err != nil {
 		return t, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -139,7 +139,7 @@ func cleanJSONError(err error) error {
 	return fmt.Errorf("not a JSON object: %s", strings.TrimPrefix(msg, "json: "))
 }
 
-// CheckStrictJSON checks what encoding/json lets through silently, before b is decoded into a value of
+// checkStrictJSON checks what encoding/json lets through silently, before b is decoded into a value of
 // type typ (a struct): b must be exactly one JSON object followed by nothing but blanks; it must be
 // valid UTF-8 and hold no lone UTF-16 surrogate escape; no object may repeat a key; and the keys of
 // objects that decode into structs must be the fields' JSON names exactly (case included). Problems
@@ -147,7 +147,7 @@ func cleanJSONError(err error) error {
 //
 // It is a single pass over the bytes that allocates nothing for a good line (the enqueue path reads
 // every manifest line twice): json.Valid checks the syntax first, so the walk can trust it.
-func CheckStrictJSON(b []byte, typ reflect.Type) error {
+func checkStrictJSON(b []byte, typ reflect.Type) error {
 	if !json.Valid(b) {
 		return syntaxError(b)
 	}
@@ -173,7 +173,7 @@ func syntaxError(b []byte) error {
 	return fmt.Errorf("not a JSON object: data after the object (%s)", quoteStart(rest))
 }
 
-// schema is what CheckStrictJSON knows of the Go type a JSON value decodes into.
+// schema is what checkStrictJSON knows of the Go type a JSON value decodes into.
 type schema struct {
 	object bool               // a struct: its keys are checked
 	fields map[string]*schema // JSON name -> the field's schema (nil for scalars)

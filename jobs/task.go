@@ -60,12 +60,12 @@ func EncodePayload(p Payload) ([]byte, error) {
 // "invalid" and never retried.
 var ErrInvalidPayload = errors.New("invalid payload")
 
-// DecodePayload parses and validates a task body, as strictly as a manifest line (CheckStrictJSON):
+// DecodePayload parses and validates a task body, as strictly as a manifest line (checkStrictJSON):
 // anyone who can write to Redis can queue a body, and one that JSON would reinterpret (a duplicated
 // file_id, "FILE_ID", invalid UTF-8) must be refused, never deleted as something else.
 func DecodePayload(b []byte) (Payload, error) {
 	var p Payload
-	if err := CheckStrictJSON(b, payloadType); err != nil {
+	if err := checkStrictJSON(b, payloadType); err != nil {
 		return p, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
 	}
 	if err := json.Unmarshal(b, &p); err != nil {
