@@ -11,10 +11,10 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
-	"github.com/reaper-media/reaper/providers/registry"
 )
 
 // BenchmarkEnqueue measures Producer.Submit into a local redis-server: tasks/s is b.N over the time.
@@ -60,7 +60,7 @@ func BenchmarkWorker(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			deleters, err := registry.Deleters(l.cfg)
+			deleters, err := wiring.Deleters(l.cfg)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -12,11 +12,11 @@ import (
 
 	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/internal/fakestack"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/faults"
-	"github.com/reaper-media/reaper/providers/registry"
 )
 
 // live is a real redis-server, the three HTTP fakes and a pipeline wired from config against them.
@@ -39,7 +39,7 @@ func startLive(t testing.TB, tweak func(*config.Config)) *live {
 		tweak(cfg)
 		require.NoError(t, cfg.Validate())
 	}
-	return &live{redis: r, stack: stack, cfg: cfg, p: jobs.FromConfig(cfg, r.Client())}
+	return &live{redis: r, stack: stack, cfg: cfg, p: wiring.Pipeline(cfg, r.Client())}
 }
 
 // startLiveB is startLive for benchmarks: the fakes unthrottled, limits far above what loopback reaches.
@@ -52,7 +52,7 @@ func startLiveB(b *testing.B) *live {
 
 func (l *live) startWorker(t *testing.T) *jobs.Worker {
 	t.Helper()
-	deleters, err := registry.Deleters(l.cfg)
+	deleters, err := wiring.Deleters(l.cfg)
 	require.NoError(t, err)
 	w := l.p.NewWorker(deleters, nil, nil)
 	require.NoError(t, w.Start())
@@ -227,7 +227,7 @@ func TestRedisRestartLosesNothing(t *testing.T) {
 	cfg, err := stack.Config(r.URL())
 	require.NoError(t, err)
 	cfg.Worker.Concurrency = 8
-	l := &live{redis: r, stack: stack, cfg: cfg, p: jobs.FromConfig(cfg, r.Client())}
+	l := &live{redis: r, stack: stack, cfg: cfg, p: wiring.Pipeline(cfg, r.Client())}
 	for _, n := range providers.Names {
 		stack.Faults(n).SetLatency(5*time.Millisecond, 5*time.Millisecond)
 	}

@@ -11,10 +11,10 @@ import (
 
 	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/internal/testclock"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
-	"github.com/reaper-media/reaper/providers/registry"
 )
 
 func shanghai(t *testing.T) *time.Location {
@@ -242,7 +242,7 @@ func overnightLive(t *testing.T, nights int, clk *testclock.Clock) *live {
 		c.Breaker.ConsecutiveFailures = 1 << 30
 		c.Breaker.FailureRatio = 0
 	})
-	deleters, err := registry.Deleters(l.cfg)
+	deleters, err := wiring.Deleters(l.cfg)
 	require.NoError(t, err)
 	w := l.p.NewWorker(deleters, nil, nil)
 	require.NotNil(t, w.Overnight, "retry.overnight.nights > 0 turns parking on")

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -11,64 +10,80 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 
-	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/providers"
 )
 
-// Pipeline is the deletion pipeline of one process, wired from config: the outcome store, a producer,
-// the admin view, and (NewWorker) the workers.
+// Options configures a Pipeline. Zero values are the documented defaults; only the wiring
+// (internal/wiring) turns reaper's YAML into them, so jobs knows nothing of the config file.
+type Options struct {
+	Store StoreOptions
+	// Producer configures enqueueing (parallelism, task timeout, target defaults, enabled providers).
+	Producer ProducerOptions
+	// Retry is the retry policy.
+	Retry RetryPolicy
+	// Overnight, when set, parks retry-class failures that used their attempts into a nightly window
+	// (Retry is its backoff policy); nil turns parking off.
+	Overnight *OvernightOptions
+	// Breaker configures each provider's circuit breaker in every worker process.
+	Breaker BreakerSettings
+	// Worker configures the worker processes.
+	Worker WorkerSettings
+	// Providers are each provider's settings in the worker.
+	Providers map[providers.Name]ProviderSettings
+}
+
+// WorkerSettings are a worker process's own settings.
+type WorkerSettings struct {
+	// Concurrency is how many tasks run at once in one process (default 20).
+	Concurrency int
+	// ShutdownTimeout is how long in-flight deletes may finish after Shutdown (default 30s).
+	ShutdownTimeout time.Duration
+	// MaxWait is the longest a task waits in place (for the rate limiter, a short backoff or a
+	// throttle) before it is rescheduled through asynq.
+	MaxWait time.Duration
+	// PollInterval is how often idle workers look for work (default 1s).
+	PollInterval time.Duration
+}
+
+// ProviderSettings are one provider's settings in the worker.
+type ProviderSettings struct {
+	// RateLimit is the provider's requests/second, shared by every worker through Redis (0: none).
+	RateLimit int
+	// Weight is its queue's weight against the other providers' (default 1).
+	Weight int
+}
+
+// Pipeline is the deletion pipeline of one process: the outcome store, a producer, the admin view,
+// and (NewWorker) the workers.
 type Pipeline struct {
-	Config   *config.Config
 	Redis    redis.UniversalClient
 	Store    *Store
 	Producer *Producer
 	Admin    *Admin
+	o        Options
 }
 
-// FromConfig wires a pipeline on rdb (the caller owns and closes it).
-func FromConfig(cfg *config.Config, rdb redis.UniversalClient) *Pipeline {
-	streamRetention := cfg.Outcomes.StreamRetention
-	if streamRetention == 0 {
-		streamRetention = -1 // off
-	}
-	store := NewStore(rdb, StoreOptions{Retention: cfg.Outcomes.Retention, StreamRetention: streamRetention,
-		StreamMaxLen: cfg.Outcomes.StreamMaxLen})
+// New wires a pipeline on rdb (the caller owns and closes it).
+func New(rdb redis.UniversalClient, o Options) *Pipeline {
+	store := NewStore(rdb, o.Store)
 	return &Pipeline{
-		Config: cfg, Redis: rdb, Store: store, Admin: NewAdmin(rdb, store),
-		Producer: NewProducer(asynq.NewClientFromRedisClient(rdb), store, ProducerOptions{
-			Parallel: cfg.Enqueue.Parallel, TaskTimeout: cfg.Worker.TaskTimeout,
-			Fill: cfg.FillTarget, Enabled: cfg.Enabled(),
-		}),
+		Redis: rdb, Store: store, Admin: NewAdmin(rdb, store), o: o,
+		Producer: NewProducer(asynq.NewClientFromRedisClient(rdb), store, o.Producer),
 	}
 }
 
-// Policy is the retry policy from config.
-func (p *Pipeline) Policy() RetryPolicy {
-	r := p.Config.Retry
-	return RetryPolicy{MaxAttempts: r.MaxAttempts, BaseDelay: r.BaseDelay, MaxDelay: r.MaxDelay, ThrottleDelay: r.ThrottleDelay,
-		MaxOutageAttempts: r.MaxOutageAttempts, MaxThrottles: r.MaxThrottles}
-}
+// Policy is the pipeline's retry policy.
+func (p *Pipeline) Policy() RetryPolicy { return p.o.Retry }
 
-// Overnight is the overnight retry window from retry.overnight, nil when retry.overnight.nights is 0
-// (parking off: a failure that used retry.max_attempts fails).
+// Overnight is the overnight retry window, nil when parking is off (a failure that used
+// retry.max_attempts fails).
 func (p *Pipeline) Overnight() (*Overnight, error) {
-	o := p.Config.Retry.Overnight
-	if o.Nights <= 0 {
+	if p.o.Overnight == nil {
 		return nil, nil
 	}
-	start, err := config.ParseClock(o.Start)
-	if err != nil {
-		return nil, fmt.Errorf("retry.overnight.start: %w", err)
-	}
-	end, err := config.ParseClock(o.End)
-	if err != nil {
-		return nil, fmt.Errorf("retry.overnight.end: %w", err)
-	}
-	loc, err := time.LoadLocation(o.TimeZone)
-	if err != nil {
-		return nil, fmt.Errorf("retry.overnight.timezone: %w", err)
-	}
-	return NewOvernight(p.Store, OvernightOptions{Nights: o.Nights, Window: Window{Start: start, End: end, Loc: loc}, Policy: p.Policy()})
+	o := *p.o.Overnight
+	o.Policy = p.o.Retry
+	return NewOvernight(p.Store, o)
 }
 
 // Worker is a handler and the asynq server that feeds it.
@@ -113,39 +128,37 @@ func (w *Worker) Shutdown() {
 // NewWorker builds a worker for the given provider clients (one per enabled provider), with a breaker
 // per provider and the shared rate limiter. obs may be nil.
 func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log *slog.Logger, obs Observer) *Worker {
-	cfg := p.Config
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	b := cfg.Breaker
+	ws := p.o.Worker
 	lanes := map[providers.Name]Lane{}
 	queues := map[providers.Name]int{}
 	for n, d := range deleters {
-		lanes[n] = Lane{Deleter: d, RateLimit: cfg.Provider(n).RateLimit, Breaker: NewBreaker(n, BreakerSettings{
-			ConsecutiveFailures: b.ConsecutiveFailures, FailureRatio: b.FailureRatio, MinRequests: b.MinRequests,
-			Interval: b.Interval, OpenTimeout: b.OpenTimeout, HalfOpenRequests: b.HalfOpenRequests,
-			OnStateChange: func(n providers.Name, from, to gobreaker.State) {
-				log.Warn("circuit breaker", "provider", string(n), "from", from.String(), "to", to.String())
-				obs.BreakerState(n, to)
-			},
-		})}
-		queues[n] = max(1, cfg.Worker.Queues[string(n)])
+		bs := p.o.Breaker
+		bs.OnStateChange = func(n providers.Name, from, to gobreaker.State) {
+			log.Warn("circuit breaker", "provider", string(n), "from", from.String(), "to", to.String())
+			obs.BreakerState(n, to)
+		}
+		ps := p.o.Providers[n]
+		lanes[n] = Lane{Deleter: d, RateLimit: ps.RateLimit, Breaker: NewBreaker(n, bs)}
+		queues[n] = max(1, ps.Weight)
 	}
 	h := NewHandler(HandlerOptions{Lanes: lanes, Store: p.Store, Limiter: NewSharedLimiter(redis_rate.NewLimiter(p.Redis)),
-		Policy: p.Policy(), MaxWait: cfg.Worker.RateLimitMaxWait, Logger: log, Observer: obs})
+		Policy: p.o.Retry, MaxWait: ws.MaxWait, Logger: log, Observer: obs})
 	overnight, err := p.Overnight()
 	if err != nil {
-		// Config validation rejects this; a config built in code without it gets a loud log line.
+		// The wiring validates the window; options built in code without it get a loud log line.
 		log.Error("overnight retry window off", "error", err)
 	}
 	if overnight != nil {
 		h.Park = overnight.Park
 	}
-	srv := NewServer(p.Redis, WorkerOptions{Concurrency: cfg.Worker.Concurrency, Queues: queues,
-		ShutdownTimeout: cfg.Worker.ShutdownTimeout, Policy: p.Policy(), Logger: log})
+	srv := NewServer(p.Redis, WorkerOptions{Concurrency: ws.Concurrency, Queues: queues,
+		ShutdownTimeout: ws.ShutdownTimeout, Policy: p.o.Retry, PollInterval: ws.PollInterval, Logger: log})
 	names := make([]providers.Name, 0, len(queues))
 	for n := range queues {
 		names = append(names, n)

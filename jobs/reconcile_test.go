@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"os"
 	"path/filepath"
 	"slices"
@@ -270,7 +271,7 @@ func TestReconcileSurvivesAFailedRedisCall(t *testing.T) {
 	faults := jobstest.NewFaultHook()
 	rdb.AddHook(rec)
 	rdb.AddHook(faults)
-	p := jobs.FromConfig(l.cfg, rdb)
+	p := wiring.Pipeline(l.cfg, rdb)
 
 	n := 0
 	setup := func() (string, []providers.Target) {
@@ -441,7 +442,7 @@ func TestLostAOFTailIsReconciledFromTheManifest(t *testing.T) {
 	cfg, err := stack.Config(r.URL())
 	require.NoError(t, err)
 	rdb := r.Client()
-	l := &live{redis: r, stack: stack, cfg: cfg, p: jobs.FromConfig(cfg, rdb)}
+	l := &live{redis: r, stack: stack, cfg: cfg, p: wiring.Pipeline(cfg, rdb)}
 	ctx := context.Background()
 	targets := stack.Targets(1000, 0)
 	batch := l.submit(t, targets...)

@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
-	"github.com/reaper-media/reaper/providers/registry"
 )
 
 // A task whose dequeue ran in Redis but whose reply no worker got (it sits active, with a lease) is
@@ -30,7 +30,7 @@ func TestStrandedActiveTaskIsRequeued(t *testing.T) {
 	require.NoError(t, rdb.HSet(ctx, q+"t:"+id, "state", "active").Err())
 	require.NoError(t, rdb.ZAdd(ctx, q+"lease", redis.Z{Score: float64(time.Now().Add(30 * time.Second).Unix()), Member: id}).Err())
 
-	deleters, err := registry.Deleters(l.cfg)
+	deleters, err := wiring.Deleters(l.cfg)
 	require.NoError(t, err)
 	w := l.p.NewWorker(deleters, nil, nil)
 	now := time.Now()

@@ -15,9 +15,9 @@ import (
 	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/internal/testclock"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
-	"github.com/reaper-media/reaper/providers/registry"
 	"github.com/reaper-media/reaper/scheduler"
 )
 
@@ -82,7 +82,7 @@ func newHarness(t *testing.T, start time.Time, tweak func(*config.Config), polic
 	}
 	require.NoError(t, cfg.Validate())
 	h := &harness{t: t, redis: r, stack: stack, cfg: cfg, clock: testclock.New(start), logs: &logBuffer{}}
-	h.p = jobs.FromConfig(cfg, r.Client())
+	h.p = wiring.Pipeline(cfg, r.Client())
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("scheduler logs:\n%s", h.logs.String())
@@ -95,9 +95,9 @@ func newHarness(t *testing.T, start time.Time, tweak func(*config.Config), polic
 // process would have, with the real provider clients pointed at the fakes.
 func (h *harness) replica(id string) *scheduler.Scheduler {
 	h.t.Helper()
-	p := jobs.FromConfig(h.cfg, h.redis.Client())
+	p := wiring.Pipeline(h.cfg, h.redis.Client())
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := scheduler.New(p, scheduler.Options{ID: id, Now: h.clock.Now, Logger: log})
+	s, err := scheduler.New(h.cfg, p, scheduler.Options{ID: id, Now: h.clock.Now, Logger: log})
 	require.NoError(h.t, err)
 	return s
 }
@@ -178,7 +178,7 @@ func (h *harness) queued() int {
 // worker starts deletion workers against the fakes until the test ends.
 func (h *harness) worker() {
 	h.t.Helper()
-	deleters, err := registry.Deleters(h.cfg)
+	deleters, err := wiring.Deleters(h.cfg)
 	require.NoError(h.t, err)
 	w := h.p.NewWorker(deleters, nil, nil)
 	require.NoError(h.t, w.Start())

@@ -77,10 +77,10 @@ type scheduled struct {
 	busy   atomic.Bool // a check or run of this policy is in progress
 }
 
-// New returns the scheduler of p's config (scheduler.policies, lease_ttl, tick, max_catch_up),
-// submitting its runs through p.Producer.
-func New(p *jobs.Pipeline, o Options) (*Scheduler, error) {
-	sc := p.Config.Scheduler
+// New returns the scheduler of cfg (scheduler.policies, lease_ttl, tick, max_catch_up), submitting
+// its runs through p.Producer.
+func New(cfg *config.Config, p *jobs.Pipeline, o Options) (*Scheduler, error) {
+	sc := cfg.Scheduler
 	if o.ID == "" {
 		o.ID = replicaID()
 	}
@@ -92,7 +92,7 @@ func New(p *jobs.Pipeline, o Options) (*Scheduler, error) {
 	}
 	if o.Sources == nil {
 		var err error
-		o.Sources, err = NewSources(p.Config, jobs.NewIndex(p.Redis, p.Config.FillTarget))
+		o.Sources, err = NewSources(cfg, jobs.NewIndex(p.Redis, cfg.FillTarget))
 		if err != nil {
 			return nil, err
 		}

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
-	"github.com/reaper-media/reaper/providers/registry"
 	"github.com/reaper-media/reaper/providers/smh"
 	"github.com/reaper-media/reaper/providers/vod"
 )
@@ -122,7 +122,7 @@ func (s IndexSource) Commit(ctx context.Context, _ config.Policy, cutoff time.Ti
 // client can search (VOD), "list" when one can list (SMH), each on a client built from the config.
 func NewSources(cfg *config.Config, index *jobs.Index) (map[string]Source, error) {
 	out := map[string]Source{"index": IndexSource{Index: index}}
-	clients, err := registry.Deleters(cfg)
+	clients, err := wiring.Deleters(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -14,11 +14,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reaper-media/reaper/config"
-	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs/httpapi"
 	"github.com/reaper-media/reaper/jobs/metrics"
 	"github.com/reaper-media/reaper/providers"
-	"github.com/reaper-media/reaper/providers/registry"
 )
 
 // httpShutdownTimeout is how long an HTTP server waits for requests in flight when the process stops:
@@ -44,7 +43,7 @@ const httpShutdownTimeout = 20 * time.Second
 //	}
 //	defer stopAdmin()
 //	w, err := newWorker(p, log, m)
-func startAdmin(ctx context.Context, cfg *config.Config, p *jobs.Pipeline, log *slog.Logger, ready func(context.Context) error) (*metrics.Metrics, func(), error) {
+func startAdmin(ctx context.Context, cfg *config.Config, p *app, log *slog.Logger, ready func(context.Context) error) (*metrics.Metrics, func(), error) {
 	m := newMetrics(p)
 	if cfg.Admin.Listen == "" {
 		return m, func() {}, nil
@@ -102,7 +101,7 @@ func startAdmin(ctx context.Context, cfg *config.Config, p *jobs.Pipeline, log *
 // newMetrics is the process's Prometheus metrics: the enabled providers pre-declared, each
 // provider's error codes from its classification table (with config overrides), and the queues
 // read from Redis at every scrape.
-func newMetrics(p *jobs.Pipeline) *metrics.Metrics {
+func newMetrics(p *app) *metrics.Metrics {
 	m := metrics.New(metrics.Options{Providers: p.Config.Enabled(), Codes: codeTables(p.Config), Queues: p.Admin, Stream: p.Store})
 	m.SetParked(p.Store.ParkedByProvider)
 	return m
@@ -111,14 +110,14 @@ func newMetrics(p *jobs.Pipeline) *metrics.Metrics {
 func codeTables(cfg *config.Config) map[providers.Name]providers.Table {
 	out := map[providers.Name]providers.Table{}
 	for _, n := range providers.Names {
-		out[n] = registry.Codes(cfg, n)
+		out[n] = wiring.Codes(cfg, n)
 	}
 	return out
 }
 
 // readiness is /readyz's check: at least one provider enabled, Redis answering, then extra. Its
 // reasons are fit for a probe's body; Redis's own error goes only to the log.
-func readiness(p *jobs.Pipeline, extra func(context.Context) error) func(context.Context) error {
+func readiness(p *app, extra func(context.Context) error) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if len(p.Config.Enabled()) == 0 {
 			return &httpapi.NotReady{Reason: "no provider is enabled"}

@@ -63,7 +63,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
-	p := jobs.FromConfig(cfg, rdb)
+	p := newApp(cfg, rdb)
 
 	fmt.Fprintf(e.stdout, "reaper demo: embedded Redis at %s; fakes: mss %s, smh %s, vod %s\n", mr.Addr(),
 		stack.URL[providers.MSS], stack.URL[providers.SMH], stack.URL[providers.VOD])

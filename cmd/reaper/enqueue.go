@@ -278,7 +278,7 @@ func (m indexMode) verb() string {
 
 // indexTargets registers every target in the retention index (due m.due) or cancels its registration,
 // several at a time (enqueue.parallel), and prints the counts.
-func indexTargets(ctx context.Context, e *env, p *jobs.Pipeline, m indexMode, targets iter.Seq[providers.Target]) error {
+func indexTargets(ctx context.Context, e *env, p *app, m indexMode, targets iter.Seq[providers.Target]) error {
 	x := jobs.NewIndex(p.Redis, p.Config.FillTarget)
 	if m.unregister {
 		seen, had, err := x.UnregisterAll(ctx, targets, p.Config.Enqueue.Parallel)

@@ -182,7 +182,7 @@ func statusShowsParkedTasks(t *testing.T, shift time.Duration) {
 		Retry    int            `json:"retry"`
 	}
 	var all struct {
-		Queues  []queue       `json:"queues"`
+		Queues  []queue            `json:"queues"`
 		Batches []jobs.BatchStatus `json:"batches"`
 	}
 	require.Eventually(t, func() bool {

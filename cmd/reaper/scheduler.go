@@ -23,7 +23,7 @@ func runScheduler(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeFn()
-	s, err := scheduler.New(p, scheduler.Options{ID: *id, Logger: log})
+	s, err := scheduler.New(p.Config, p.Pipeline, scheduler.Options{ID: *id, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func runPolicies(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeFn()
-	s, err := scheduler.New(p, scheduler.Options{})
+	s, err := scheduler.New(p.Config, p.Pipeline, scheduler.Options{})
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func runPolicyNow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeFn()
-	s, err := scheduler.New(p, scheduler.Options{ID: *by})
+	s, err := scheduler.New(p.Config, p.Pipeline, scheduler.Options{ID: *by})
 	if err != nil {
 		return err
 	}

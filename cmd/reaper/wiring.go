@@ -12,9 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reaper-media/reaper/config"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/httpapi"
-	"github.com/reaper-media/reaper/providers/registry"
 )
 
 // configFlag registers --config (default $REAPER_CONFIG).
@@ -59,8 +59,19 @@ func openRedis(ctx context.Context, cfg *config.Config) (redis.UniversalClient, 
 	return rdb, nil
 }
 
+// app is a command's pipeline with the config it was wired from (jobs knows nothing of the config).
+type app struct {
+	*jobs.Pipeline
+	Config *config.Config
+}
+
+// newApp wires the pipeline from cfg on rdb (internal/wiring does the translation).
+func newApp(cfg *config.Config, rdb redis.UniversalClient) *app {
+	return &app{Pipeline: wiring.Pipeline(cfg, rdb), Config: cfg}
+}
+
 // openPipeline loads config, connects to Redis and wires the pipeline; close releases it.
-func openPipeline(ctx context.Context, e *env, configPath string) (*jobs.Pipeline, func(), error) {
+func openPipeline(ctx context.Context, e *env, configPath string) (*app, func(), error) {
 	cfg, err := loadConfig(e, configPath)
 	if err != nil {
 		return nil, nil, err
@@ -69,12 +80,12 @@ func openPipeline(ctx context.Context, e *env, configPath string) (*jobs.Pipelin
 	if err != nil {
 		return nil, nil, err
 	}
-	return jobs.FromConfig(cfg, rdb), func() { _ = rdb.Close() }, nil
+	return newApp(cfg, rdb), func() { _ = rdb.Close() }, nil
 }
 
 // newWorker builds the worker for the enabled providers.
-func newWorker(p *jobs.Pipeline, log *slog.Logger, obs jobs.Observer) (*jobs.Worker, error) {
-	deleters, err := registry.Deleters(p.Config)
+func newWorker(p *app, log *slog.Logger, obs jobs.Observer) (*jobs.Worker, error) {
+	deleters, err := wiring.Deleters(p.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +106,7 @@ func daemonFlags(fs *flag.FlagSet, e *env, debugHelp string) daemon {
 
 // open parses args, wires the pipeline and builds the logger (JSON off a terminal). close releases
 // the pipeline's Redis connection.
-func (d daemon) open(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (*jobs.Pipeline, *slog.Logger, func(), error) {
+func (d daemon) open(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (*app, *slog.Logger, func(), error) {
 	if err := parse(fs, args); err != nil {
 		return nil, nil, nil, err
 	}
@@ -131,7 +142,7 @@ func batchFlags(fs *flag.FlagSet, e *env, help string) batchCmd {
 
 // open parses args, requires --batch and wires the pipeline. check, when set, validates the other
 // flags before anything connects.
-func (b batchCmd) open(ctx context.Context, e *env, fs *flag.FlagSet, args []string, check func() error) (*jobs.Pipeline, string, func(), error) {
+func (b batchCmd) open(ctx context.Context, e *env, fs *flag.FlagSet, args []string, check func() error) (*app, string, func(), error) {
 	if err := parse(fs, args); err != nil {
 		return nil, "", nil, err
 	}

@@ -20,12 +20,12 @@ import (
 
 	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/internal/fakestack"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/httpapi"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/faults"
-	"github.com/reaper-media/reaper/providers/registry"
 )
 
 const token = "s3cret-token-for-tests-0123456789"
@@ -48,7 +48,7 @@ func start(t *testing.T, tweak func(*httpapi.Options)) *env {
 	t.Cleanup(stack.Close)
 	cfg, err := stack.Config(r.URL())
 	require.NoError(t, err)
-	p := jobs.FromConfig(cfg, r.Client())
+	p := wiring.Pipeline(cfg, r.Client())
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o := httpapi.Options{Producer: p.Producer, Tokens: []string{"another-token", token}, Logger: log}
@@ -66,7 +66,7 @@ func start(t *testing.T, tweak func(*httpapi.Options)) *env {
 
 func (e *env) startWorker(t *testing.T) {
 	t.Helper()
-	deleters, err := registry.Deleters(e.cfg)
+	deleters, err := wiring.Deleters(e.cfg)
 	require.NoError(t, err)
 	w := e.p.NewWorker(deleters, nil, nil)
 	require.NoError(t, w.Start())

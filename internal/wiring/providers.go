@@ -1,6 +1,4 @@
-// Package registry builds the provider clients a config enables. It is the one place that knows every
-// provider package, so callers (the worker, the scheduler, tests) never branch on a provider's name.
-package registry
+package wiring
 
 import (
 	"fmt"
@@ -12,8 +10,8 @@ import (
 	"github.com/reaper-media/reaper/providers/vod"
 )
 
-// New builds the client for provider n from cfg (enabled or not).
-func New(cfg *config.Config, n providers.Name) (providers.Deleter, error) {
+// Deleter builds the client for provider n from cfg (enabled or not).
+func Deleter(cfg *config.Config, n providers.Name) (providers.Deleter, error) {
 	p := cfg.Providers
 	switch n {
 	case providers.MSS:
@@ -34,7 +32,7 @@ func New(cfg *config.Config, n providers.Name) (providers.Deleter, error) {
 func Deleters(cfg *config.Config) (map[providers.Name]providers.Deleter, error) {
 	out := map[providers.Name]providers.Deleter{}
 	for _, n := range cfg.Enabled() {
-		d, err := New(cfg, n)
+		d, err := Deleter(cfg, n)
 		if err != nil {
 			return nil, fmt.Errorf("providers.%s: %w", n, err)
 		}
