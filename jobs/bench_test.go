@@ -65,18 +65,19 @@ func BenchmarkWorker(b *testing.B) {
 				b.Fatal(err)
 			}
 			var done atomic.Int64
-			var srv *asynq.Server
+			var stop func()
 			if mode == "reaper" {
 				w := l.p.NewWorker(map[providers.Name]providers.Deleter{providers.MSS: deleters[providers.MSS]}, nil, nil)
-				srv = w.Server
 				b.ResetTimer()
-				if err := srv.Start(jobs.Mux(w.Handler)); err != nil {
+				if err := w.Start(); err != nil {
 					b.Fatal(err)
 				}
+				stop = w.Shutdown
 				waitDone(b, l.p.Store, sum.Batch)
 			} else {
-				srv = jobs.NewServer(l.redis.Client(), jobs.WorkerOptions{Concurrency: l.cfg.Worker.Concurrency,
-					Queues: map[providers.Name]int{providers.MSS: 1}, ShutdownTimeout: time.Second, Policy: l.p.Policy()})
+				srv := asynq.NewServerFromRedisClient(l.redis.Client(), asynq.Config{Concurrency: l.cfg.Worker.Concurrency,
+					Queues: map[string]int{jobs.QueueName(providers.MSS): 1}, ShutdownTimeout: time.Second,
+					LogLevel: asynq.ErrorLevel})
 				d := deleters[providers.MSS]
 				b.ResetTimer()
 				if err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
@@ -92,13 +93,14 @@ func BenchmarkWorker(b *testing.B) {
 				})); err != nil {
 					b.Fatal(err)
 				}
+				stop = srv.Shutdown
 				for done.Load() < int64(b.N) {
 					time.Sleep(time.Millisecond)
 				}
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
-			srv.Shutdown()
+			stop()
 		})
 	}
 }

@@ -15,3 +15,9 @@ var (
 func (w *Worker) SweepStranded(ctx context.Context, now time.Time) (int, error) {
 	return w.rescue.sweep(ctx, now)
 }
+
+// The handler tests' helpers, for the external tests too.
+var (
+	WaitDoneWithin = waitDoneWithin
+	VODTarget      = vodTarget
+)

@@ -11,6 +11,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/reaper-media/reaper/jobs/internal/breaker"
+	"github.com/reaper-media/reaper/jobs/internal/limiter"
 	"github.com/reaper-media/reaper/providers"
 )
 
@@ -33,20 +35,20 @@ func (nopObserver) Call(providers.Name, providers.Class, string, time.Duration) 
 func (nopObserver) RateLimited(providers.Name, time.Duration)                   {}
 func (nopObserver) BreakerState(providers.Name, gobreaker.State)                {}
 
-// Lane is everything the handler needs for one provider.
-type Lane struct {
+// lane is everything the handler needs for one provider.
+type lane struct {
 	Deleter providers.Deleter
 	// RateLimit is the provider's requests/second, shared by all workers through Redis.
 	RateLimit int
-	Breaker   *Breaker
+	Breaker   *breaker.Breaker
 }
 
-// Handler is the asynq handler for delete tasks: batch cancelled?, shared rate limit,
+// handler is the asynq handler for delete tasks: batch cancelled?, shared rate limit,
 // circuit breaker, provider call, then exactly one outcome or a retry decision (decide).
-type Handler struct {
-	lanes    map[providers.Name]Lane
+type handler struct {
+	lanes    map[providers.Name]lane
 	store    *Store
-	limiter  *SharedLimiter
+	limiter  *limiter.Limiter
 	policy   RetryPolicy
 	maxWait  time.Duration
 	persist  time.Duration
@@ -62,11 +64,11 @@ type Handler struct {
 	Park func(ctx context.Context, p Payload, attempts int, err error) (after time.Duration, ok bool, perr error)
 }
 
-// HandlerOptions configures NewHandler.
-type HandlerOptions struct {
-	Lanes   map[providers.Name]Lane
+// handlerOptions configures newHandler.
+type handlerOptions struct {
+	Lanes   map[providers.Name]lane
 	Store   *Store
-	Limiter *SharedLimiter
+	Limiter *limiter.Limiter
 	Policy  RetryPolicy
 	// MaxWait is the longest a task waits in place for the rate limiter before it is rescheduled.
 	MaxWait time.Duration
@@ -79,8 +81,8 @@ type HandlerOptions struct {
 	Observer       Observer
 }
 
-// NewHandler builds the handler.
-func NewHandler(o HandlerOptions) *Handler {
+// newHandler builds the handler.
+func newHandler(o handlerOptions) *handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -90,14 +92,14 @@ func NewHandler(o HandlerOptions) *Handler {
 	if o.PersistTimeout <= 0 {
 		o.PersistTimeout = 2 * time.Minute
 	}
-	return &Handler{lanes: o.Lanes, store: o.Store, limiter: o.Limiter, policy: o.Policy, maxWait: o.MaxWait,
+	return &handler{lanes: o.Lanes, store: o.Store, limiter: o.Limiter, policy: o.Policy, maxWait: o.MaxWait,
 		persist: o.PersistTimeout, log: o.Logger, observer: o.Observer, cancels: cancelCache{m: map[string]cancelState{}}}
 }
 
 // Wait blocks until every ProcessTask call has returned, or timeout passes; it reports whether they
 // all returned. asynq's Shutdown stops waiting for handlers after its ShutdownTimeout, but a handler
 // that has a provider's answer is still recording it: close Redis only after Wait.
-func (h *Handler) Wait(timeout time.Duration) bool {
+func (h *handler) Wait(timeout time.Duration) bool {
 	done := make(chan struct{})
 	go func() { h.inflight.Wait(); close(done) }()
 	t := time.NewTimer(timeout)
@@ -111,7 +113,7 @@ func (h *Handler) Wait(timeout time.Duration) bool {
 }
 
 // ProcessTask implements asynq.Handler.
-func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) (err error) {
+func (h *handler) ProcessTask(ctx context.Context, task *asynq.Task) (err error) {
 	h.inflight.Add(1)
 	defer h.inflight.Done()
 	taskID, _ := asynq.GetTaskID(ctx)
@@ -140,13 +142,13 @@ func (h *Handler) ProcessTask(ctx context.Context, task *asynq.Task) (err error)
 }
 
 // process runs attempts until one ends the task or asks for a wait longer than the handler waits in
-// place (HandlerOptions.MaxWait): a short backoff or throttle is waited out here, holding the slot,
+// place (handlerOptions.MaxWait): a short backoff or throttle is waited out here, holding the slot,
 // instead of a round trip through asynq's retry set, which comes back only at the forwarder's next
 // poll and, if its own write fails, only after asynq's lease recovery a minute or two later.
-func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) error {
+func (h *handler) process(ctx context.Context, log *slog.Logger, p Payload) error {
 	for {
 		err := h.attempt(ctx, log, p)
-		var rs *RescheduleError
+		var rs *rescheduleError
 		if !errors.As(err, &rs) || rs.After > h.maxWait || rs.Reason == "parked" {
 			return err
 		}
@@ -164,7 +166,7 @@ func (h *Handler) process(ctx context.Context, log *slog.Logger, p Payload) erro
 }
 
 // attempt is one try: cancel check, breaker, rate limit, provider call, decision.
-func (h *Handler) attempt(ctx context.Context, log *slog.Logger, p Payload) error {
+func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) error {
 	t := p.Target
 	rec := Record{Batch: p.Batch, Provider: t.Provider, Key: t.Key(), EnqueueID: p.EnqueueID, Target: t}
 	// No per-task "already recorded?" read: a re-run after a crash, or a second line for the same
@@ -183,7 +185,7 @@ func (h *Handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 		return h.finish(ctx, log, rec, false)
 	}
 	if d := lane.Breaker.OpenFor(); d > 0 {
-		return &RescheduleError{After: h.policy.spread(d), Reason: "breaker open"}
+		return &rescheduleError{After: h.policy.spread(d), Reason: "breaker open"}
 	}
 	if err := h.waitForRate(ctx, t.Provider, lane.RateLimit); err != nil {
 		return err
@@ -191,9 +193,9 @@ func (h *Handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 
 	start := time.Now()
 	res, err := lane.Breaker.Execute(func() (providers.Result, error) { return lane.Deleter.Delete(ctx, t) })
-	if IsRefusal(err) {
+	if breaker.IsRefusal(err) {
 		// Open, or half-open with its probe already out: come back when a probe may be allowed.
-		return &RescheduleError{After: h.policy.spread(max(lane.Breaker.OpenFor(), time.Second)), Reason: "breaker open"}
+		return &rescheduleError{After: h.policy.spread(max(lane.Breaker.OpenFor(), time.Second)), Reason: "breaker open"}
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		// Shutdown or a cancel from asynq: this run says nothing about the provider or the task, and
@@ -240,10 +242,10 @@ func (h *Handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 		}
 		return h.finish(ctx, log, rec, true)
 	case reschedule:
-		return &RescheduleError{After: h.policy.spread(d.After), Reason: d.Reason, Code: rec.Code}
+		return &rescheduleError{After: h.policy.spread(d.After), Reason: d.Reason, Code: rec.Code}
 	case retry:
 		log.Info("transient failure, will retry", "code", rec.Code, "attempt", facts.Calls, "error", err)
-		return &RescheduleError{After: d.After, Reason: "retry", Code: rec.Code}
+		return &rescheduleError{After: d.After, Reason: "retry", Code: rec.Code}
 	}
 
 	// Exhausted: the overnight window may give it another night; otherwise it fails, its calls already
@@ -261,7 +263,7 @@ func (h *Handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 		}
 		if parked {
 			log.Info("transient failure parked for the overnight window", "code", rec.Code, "after", after.Round(time.Second).String())
-			return &RescheduleError{After: max(0, after), Reason: "parked", Code: rec.Code}
+			return &rescheduleError{After: max(0, after), Reason: "parked", Code: rec.Code}
 		}
 	}
 	rec.Outcome = Failed
@@ -274,7 +276,7 @@ func (h *Handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 
 // waitForRate takes one token from the provider's shared limiter, waiting in place up to maxWait and
 // rescheduling the task beyond that.
-func (h *Handler) waitForRate(ctx context.Context, n providers.Name, perSecond int) error {
+func (h *handler) waitForRate(ctx context.Context, n providers.Name, perSecond int) error {
 	if h.limiter == nil || perSecond <= 0 {
 		return nil
 	}
@@ -292,7 +294,7 @@ func (h *Handler) waitForRate(ctx context.Context, n providers.Name, perSecond i
 		}
 		if waited+wait > h.maxWait {
 			h.observer.RateLimited(n, wait)
-			return &RescheduleError{After: h.policy.spread(wait), Reason: "rate limited"}
+			return &rescheduleError{After: h.policy.spread(wait), Reason: "rate limited"}
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -306,7 +308,7 @@ func (h *Handler) waitForRate(ctx context.Context, n providers.Name, perSecond i
 }
 
 // note counts a provider call that did not end the task, retrying the write in place.
-func (h *Handler) note(ctx context.Context, p Payload, key, callID, code string, outage, throttle bool) (tryCounts, error) {
+func (h *handler) note(ctx context.Context, p Payload, key, callID, code string, outage, throttle bool) (tryCounts, error) {
 	var n tryCounts
 	err := h.retryWrite(ctx, func(ctx context.Context) (err error) {
 		n, err = h.store.note(ctx, p.Batch, key, callID, code, outage, throttle)
@@ -321,7 +323,7 @@ func newCallID() string { return newEnqueueID() }
 // retryWrite runs a Redis write that records a provider's answer until it succeeds, for up to the
 // handler's persist timeout, whether or not ctx is cancelled meanwhile (shutdown, asynq's task timeout):
 // the answer exists only in this process until it is written. Every write it runs is idempotent.
-func (h *Handler) retryWrite(ctx context.Context, write func(context.Context) error) error {
+func (h *handler) retryWrite(ctx context.Context, write func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.persist)
 	defer cancel()
 	return retryRedis(ctx, write)
@@ -354,7 +356,7 @@ func retryRedis(ctx context.Context, write func(context.Context) error) error {
 // Redis stays unreachable for the whole persist timeout does the task fail this run: asynq runs it
 // again, and the re-run's record is corrected by this one if it lands later (a deletion replaces a
 // re-run's already_gone).
-func (h *Handler) finish(ctx context.Context, log *slog.Logger, rec Record, called bool) error {
+func (h *handler) finish(ctx context.Context, log *slog.Logger, rec Record, called bool) error {
 	var wrote bool
 	err := h.retryWrite(ctx, func(ctx context.Context) (err error) {
 		wrote, err = h.store.Finish(ctx, rec, called)

@@ -1,4 +1,4 @@
-package jobs_test
+package jobs
 
 import (
 	"context"
@@ -14,7 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/internal/breaker"
+	"github.com/reaper-media/reaper/jobs/internal/limiter"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
 )
@@ -67,27 +68,27 @@ func perr(class providers.Class, code string) error {
 
 type rig struct {
 	rdb      *redis.Client
-	store    *jobs.Store
-	producer *jobs.Producer
-	admin    *jobs.Admin
+	store    *Store
+	producer *Producer
+	admin    *Admin
 	deleter  *scripted
 	srv      *asynq.Server
 }
 
-func newRig(t *testing.T, policy jobs.RetryPolicy) *rig {
+func newRig(t *testing.T, policy RetryPolicy) *rig {
 	r := jobstest.StartRedis(t)
 	rdb := r.Client()
-	store := jobs.NewStore(rdb, jobs.StoreOptions{})
+	store := NewStore(rdb, StoreOptions{})
 	client := asynq.NewClientFromRedisClient(rdb)
 	d := newScripted(providers.VOD)
-	srv := jobs.NewServer(rdb, jobs.WorkerOptions{Concurrency: 8, Queues: map[providers.Name]int{providers.VOD: 1},
+	srv := newServer(rdb, serverOptions{Concurrency: 8, Queues: map[providers.Name]int{providers.VOD: 1},
 		ShutdownTimeout: 5 * time.Second, Policy: policy, PollInterval: 100 * time.Millisecond})
-	return &rig{rdb: rdb, store: store, producer: jobs.NewProducer(client, store, jobs.ProducerOptions{}),
-		admin: jobs.NewAdmin(rdb, store), deleter: d, srv: srv}
+	return &rig{rdb: rdb, store: store, producer: NewProducer(client, store, ProducerOptions{}),
+		admin: NewAdmin(rdb, store), deleter: d, srv: srv}
 }
 
-func (r *rig) start(t *testing.T, h *jobs.Handler) {
-	require.NoError(t, r.srv.Start(jobs.Mux(h)))
+func (r *rig) start(t *testing.T, h *handler) {
+	require.NoError(t, r.srv.Start(newMux(h)))
 	t.Cleanup(r.srv.Shutdown)
 }
 
@@ -95,12 +96,12 @@ func vodTarget(i int) providers.Target {
 	return providers.Target{Provider: providers.VOD, FileID: fmt.Sprintf("file-%05d", i), SubAppID: 1}
 }
 
-func waitDone(t testing.TB, s *jobs.Store, batch string) jobs.BatchInfo {
+func waitDone(t testing.TB, s *Store, batch string) BatchInfo {
 	t.Helper()
 	return waitDoneWithin(t, s, batch, 60*time.Second)
 }
 
-func waitDoneWithin(t testing.TB, s *jobs.Store, batch string, within time.Duration) jobs.BatchInfo {
+func waitDoneWithin(t testing.TB, s *Store, batch string, within time.Duration) BatchInfo {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -115,8 +116,8 @@ func waitDoneWithin(t testing.TB, s *jobs.Store, batch string, within time.Durat
 	}
 }
 
-func fastPolicy() jobs.RetryPolicy {
-	return jobs.RetryPolicy{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
+func fastPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
 		ThrottleDelay: 50 * time.Millisecond}
 }
 
@@ -138,50 +139,50 @@ func TestPipelineDecidesOnClass(t *testing.T) {
 		perr(providers.Throttled, "RequestLimitExceeded"), perr(providers.Throttled, "RequestLimitExceeded"),
 		perr(providers.Throttled, "RequestLimitExceeded"))
 
-	sum, err := r.producer.Submit(context.Background(), jobs.BatchMeta{SubmittedBy: "test"}, slices.Values(targets), nil)
+	sum, err := r.producer.Submit(context.Background(), BatchMeta{SubmittedBy: "test"}, slices.Values(targets), nil)
 	require.NoError(t, err)
 	require.Equal(t, 40, sum.Enqueued)
 	r.start(t, r.newHandler(policy))
 
 	b := waitDone(t, r.store, sum.Batch)
 	assert.Equal(t, int64(40), b.Total)
-	assert.Equal(t, int64(1), b.Counts[jobs.AlreadyGone])
-	assert.Equal(t, int64(2), b.Counts[jobs.Failed])
-	assert.Equal(t, int64(37), b.Counts[jobs.Deleted])
+	assert.Equal(t, int64(1), b.Counts[AlreadyGone])
+	assert.Equal(t, int64(2), b.Counts[Failed])
+	assert.Equal(t, int64(37), b.Counts[Deleted])
 
-	rec := func(tg providers.Target) jobs.Record {
+	rec := func(tg providers.Target) Record {
 		rec, ok, err := r.store.Record(context.Background(), sum.Batch, tg.Key())
 		require.NoError(t, err)
 		require.True(t, ok, "no record for %s", tg)
 		return rec
 	}
 	assert.Equal(t, 1, r.deleter.callsFor(gone), "an already-gone file costs exactly one call")
-	assert.Equal(t, jobs.AlreadyGone, rec(gone).Outcome)
+	assert.Equal(t, AlreadyGone, rec(gone).Outcome)
 	assert.Equal(t, 1, r.deleter.callsFor(fatal), "a fatal error is never retried")
 	assert.Equal(t, "UnauthorizedOperation", rec(fatal).Code)
 	assert.Equal(t, 3, r.deleter.callsFor(flaky))
-	assert.Equal(t, jobs.Deleted, rec(flaky).Outcome)
+	assert.Equal(t, Deleted, rec(flaky).Outcome)
 	assert.Equal(t, 3, rec(flaky).Attempts)
 	assert.Equal(t, 3, r.deleter.callsFor(hopeless), "max_attempts bounds retry-class failures")
-	assert.Equal(t, jobs.Failed, rec(hopeless).Outcome)
+	assert.Equal(t, Failed, rec(hopeless).Outcome)
 	assert.Equal(t, "InternalError", rec(hopeless).Code)
 	assert.Equal(t, 6, r.deleter.callsFor(throttled))
-	assert.Equal(t, jobs.Deleted, rec(throttled).Outcome, "throttling must never fail a deletion")
+	assert.Equal(t, Deleted, rec(throttled).Outcome, "throttling must never fail a deletion")
 
 	n := 0
-	require.NoError(t, r.store.Records(context.Background(), sum.Batch, func(jobs.Record) error { n++; return nil }))
+	require.NoError(t, r.store.Records(context.Background(), sum.Batch, func(Record) error { n++; return nil }))
 	assert.Equal(t, 40, n, "exactly one record per target")
-	xlen, err := r.rdb.XLen(context.Background(), jobs.StreamKey).Result()
+	xlen, err := r.rdb.XLen(context.Background(), StreamKey).Result()
 	require.NoError(t, err)
 	assert.Equal(t, int64(40), xlen, "one stream entry per outcome")
 }
 
-func (r *rig) newHandler(policy jobs.RetryPolicy) *jobs.Handler {
-	return jobs.NewHandler(jobs.HandlerOptions{
-		Lanes: map[providers.Name]jobs.Lane{providers.VOD: {Deleter: r.deleter, RateLimit: 10000,
-			Breaker: jobs.NewBreaker(providers.VOD, jobs.BreakerSettings{ConsecutiveFailures: 1000, Interval: time.Minute,
+func (r *rig) newHandler(policy RetryPolicy) *handler {
+	return newHandler(handlerOptions{
+		Lanes: map[providers.Name]lane{providers.VOD: {Deleter: r.deleter, RateLimit: 10000,
+			Breaker: breaker.New(providers.VOD, breaker.Settings{ConsecutiveFailures: 1000, Interval: time.Minute,
 				OpenTimeout: time.Second, HalfOpenRequests: 1})}},
-		Store: r.store, Limiter: jobs.NewSharedLimiter(redis_rate.NewLimiter(r.rdb)), Policy: policy, MaxWait: time.Second,
+		Store: r.store, Limiter: limiter.New(redis_rate.NewLimiter(r.rdb), limiterKey), Policy: policy, MaxWait: time.Second,
 	})
 }
 
@@ -189,11 +190,11 @@ func TestDuplicatesAreNotDeletedTwice(t *testing.T) {
 	r := newRig(t, fastPolicy())
 	a, b := vodTarget(1), vodTarget(2)
 	// a appears twice in one batch and again in a second batch while still queued.
-	s1, err := r.producer.Submit(context.Background(), jobs.BatchMeta{}, slices.Values([]providers.Target{a, b, a}), nil)
+	s1, err := r.producer.Submit(context.Background(), BatchMeta{}, slices.Values([]providers.Target{a, b, a}), nil)
 	require.NoError(t, err)
 	assert.Equal(t, 2, s1.Enqueued)
 	assert.Equal(t, 1, s1.Duplicates)
-	s2, err := r.producer.Submit(context.Background(), jobs.BatchMeta{}, slices.Values([]providers.Target{a}), nil)
+	s2, err := r.producer.Submit(context.Background(), BatchMeta{}, slices.Values([]providers.Target{a}), nil)
 	require.NoError(t, err)
 	assert.Equal(t, 0, s2.Enqueued)
 	assert.Equal(t, 1, s2.Duplicates)
@@ -211,14 +212,14 @@ func TestCancelRemovesQueuedTasks(t *testing.T) {
 	for i := range 50 {
 		targets = append(targets, vodTarget(i))
 	}
-	sum, err := r.producer.Submit(context.Background(), jobs.BatchMeta{}, slices.Values(targets), nil)
+	sum, err := r.producer.Submit(context.Background(), BatchMeta{}, slices.Values(targets), nil)
 	require.NoError(t, err)
 	removed, err := r.admin.Cancel(context.Background(), sum.Batch)
 	require.NoError(t, err)
 	assert.Equal(t, 50, removed)
 	r.start(t, r.newHandler(fastPolicy()))
 	b := waitDone(t, r.store, sum.Batch)
-	assert.Equal(t, int64(50), b.Counts[jobs.Cancelled])
+	assert.Equal(t, int64(50), b.Counts[Cancelled])
 	for _, tg := range targets {
 		assert.Zero(t, r.deleter.callsFor(tg))
 	}
@@ -228,16 +229,16 @@ func TestCancelRemovesQueuedTasks(t *testing.T) {
 // recorded failed with code "invalid" and never retried or sent to the provider.
 func TestInvalidPayloadIsRecordedFailed(t *testing.T) {
 	r := newRig(t, fastPolicy())
-	require.NoError(t, r.store.CreateBatch(context.Background(), jobs.BatchMeta{ID: "b-invalid"}))
+	require.NoError(t, r.store.CreateBatch(context.Background(), BatchMeta{ID: "b-invalid"}))
 	require.NoError(t, r.store.AddCounts(context.Background(), "b-invalid", 1, 0))
 	require.NoError(t, r.store.SealBatch(context.Background(), "b-invalid"))
 	client := asynq.NewClientFromRedisClient(r.rdb)
 	body := `{"v":99,"batch":"b-invalid","eid":"e1","target":{"provider":"vod","file_id":"file-00001","sub_app_id":1}}`
-	_, err := client.Enqueue(asynq.NewTask(jobs.TaskType(providers.VOD), []byte(body)), asynq.Queue(jobs.QueueName(providers.VOD)))
+	_, err := client.Enqueue(asynq.NewTask(TaskType(providers.VOD), []byte(body)), asynq.Queue(QueueName(providers.VOD)))
 	require.NoError(t, err)
 	r.start(t, r.newHandler(fastPolicy()))
 	b := waitDone(t, r.store, "b-invalid")
-	assert.Equal(t, int64(1), b.Counts[jobs.Failed])
+	assert.Equal(t, int64(1), b.Counts[Failed])
 	rec, ok, err := r.store.Record(context.Background(), "b-invalid", vodTarget(1).Key())
 	require.NoError(t, err)
 	require.True(t, ok)

@@ -174,7 +174,4 @@ func TestBackoffFullJitter(t *testing.T) {
 	assert.InDelta(t, 1e9, float64(p.Backoff(100)), 1e3, "no overflow")
 	p.Jitter = func() float64 { return 0 }
 	assert.Zero(t, p.Backoff(5))
-	assert.False(t, jobs.IsFailure(&jobs.RescheduleError{After: 1}))
-	assert.True(t, jobs.IsFailure(errors.New("x")))
-	assert.Equal(t, int64(7), int64(p.RetryDelay(3, &jobs.RescheduleError{After: 7}, nil)))
 }

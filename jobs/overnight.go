@@ -134,7 +134,7 @@ func (o *Overnight) now() time.Time {
 	return time.Now()
 }
 
-// Park is the Handler's Park hook: it decides when a retry-class failure that has used its attempts
+// Park is the handler's Park hook: it decides when a retry-class failure that has used its attempts
 // runs again (ok) or that it ends failed (!ok, after its Nights windows). An error means Redis could
 // not record the decision; the handler then fails this run and asks again on the next.
 func (o *Overnight) Park(ctx context.Context, p Payload, _ int, _ error) (after time.Duration, ok bool, err error) {

@@ -10,6 +10,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/reaper-media/reaper/jobs/internal/breaker"
+	"github.com/reaper-media/reaper/jobs/internal/limiter"
 	"github.com/reaper-media/reaper/providers"
 )
 
@@ -30,6 +32,22 @@ type Options struct {
 	Worker WorkerSettings
 	// Providers are each provider's settings in the worker.
 	Providers map[providers.Name]ProviderSettings
+}
+
+// BreakerSettings configures each provider's circuit breaker, one per provider in every worker
+// process. Only retry and throttled failures count against it.
+type BreakerSettings struct {
+	// ConsecutiveFailures opens it after this many failures in a row.
+	ConsecutiveFailures uint32
+	// FailureRatio opens it when at least MinRequests calls in the current Interval failed at this
+	// ratio or more (0 disables the ratio rule).
+	FailureRatio float64
+	MinRequests  uint32
+	Interval     time.Duration
+	// OpenTimeout is how long it stays open before one probe is let through.
+	OpenTimeout time.Duration
+	// HalfOpenRequests is how many probes the half-open breaker allows.
+	HalfOpenRequests uint32
 }
 
 // WorkerSettings are a worker process's own settings.
@@ -88,8 +106,8 @@ func (p *Pipeline) Overnight() (*Overnight, error) {
 
 // Worker is a handler and the asynq server that feeds it.
 type Worker struct {
-	Handler *Handler
-	Server  *asynq.Server
+	handler *handler
+	server  *asynq.Server
 	// Overnight is the handler's overnight window (nil when off); tests set its clock before Start.
 	Overnight *Overnight
 
@@ -101,7 +119,7 @@ type Worker struct {
 // Start starts processing tasks, and the sweep that requeues tasks asynq holds active with no live
 // worker running them.
 func (w *Worker) Start() error {
-	if err := w.Server.Start(Mux(w.Handler)); err != nil {
+	if err := w.server.Start(newMux(w.handler)); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -121,8 +139,8 @@ func (w *Worker) Shutdown() {
 		w.stopRescue()
 		<-w.rescueDone
 	}
-	w.Server.Shutdown()
-	w.Handler.Wait(w.Handler.persist + 5*time.Second)
+	w.server.Shutdown()
+	w.handler.Wait(w.handler.persist + 5*time.Second)
 }
 
 // NewWorker builds a worker for the given provider clients (one per enabled provider), with a breaker
@@ -135,19 +153,21 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 		obs = nopObserver{}
 	}
 	ws := p.o.Worker
-	lanes := map[providers.Name]Lane{}
+	lanes := map[providers.Name]lane{}
 	queues := map[providers.Name]int{}
 	for n, d := range deleters {
-		bs := p.o.Breaker
-		bs.OnStateChange = func(n providers.Name, from, to gobreaker.State) {
-			log.Warn("circuit breaker", "provider", string(n), "from", from.String(), "to", to.String())
-			obs.BreakerState(n, to)
-		}
+		b := p.o.Breaker
+		bs := breaker.Settings{ConsecutiveFailures: b.ConsecutiveFailures, FailureRatio: b.FailureRatio,
+			MinRequests: b.MinRequests, Interval: b.Interval, OpenTimeout: b.OpenTimeout, HalfOpenRequests: b.HalfOpenRequests,
+			OnStateChange: func(n providers.Name, from, to gobreaker.State) {
+				log.Warn("circuit breaker", "provider", string(n), "from", from.String(), "to", to.String())
+				obs.BreakerState(n, to)
+			}}
 		ps := p.o.Providers[n]
-		lanes[n] = Lane{Deleter: d, RateLimit: ps.RateLimit, Breaker: NewBreaker(n, bs)}
+		lanes[n] = lane{Deleter: d, RateLimit: ps.RateLimit, Breaker: breaker.New(n, bs)}
 		queues[n] = max(1, ps.Weight)
 	}
-	h := NewHandler(HandlerOptions{Lanes: lanes, Store: p.Store, Limiter: NewSharedLimiter(redis_rate.NewLimiter(p.Redis)),
+	h := newHandler(handlerOptions{Lanes: lanes, Store: p.Store, Limiter: limiter.New(redis_rate.NewLimiter(p.Redis), limiterKey),
 		Policy: p.o.Retry, MaxWait: ws.MaxWait, Logger: log, Observer: obs})
 	overnight, err := p.Overnight()
 	if err != nil {
@@ -157,11 +177,11 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 	if overnight != nil {
 		h.Park = overnight.Park
 	}
-	srv := NewServer(p.Redis, WorkerOptions{Concurrency: ws.Concurrency, Queues: queues,
+	srv := newServer(p.Redis, serverOptions{Concurrency: ws.Concurrency, Queues: queues,
 		ShutdownTimeout: ws.ShutdownTimeout, Policy: p.o.Retry, PollInterval: ws.PollInterval, Logger: log})
 	names := make([]providers.Name, 0, len(queues))
 	for n := range queues {
 		names = append(names, n)
 	}
-	return &Worker{Handler: h, Server: srv, Overnight: overnight, rescue: newRescuer(p.Redis, names, log)}
+	return &Worker{handler: h, server: srv, Overnight: overnight, rescue: newRescuer(p.Redis, names, log)}
 }

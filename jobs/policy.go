@@ -49,11 +49,11 @@ func (p RetryPolicy) Backoff(n int) time.Duration {
 	return time.Duration(p.jitter() * float64(ceil))
 }
 
-// RetryDelay is the asynq RetryDelayFunc: a rescheduled task waits what the handler asked for. Any
+// retryDelay is the asynq RetryDelayFunc: a rescheduled task waits what the handler asked for. Any
 // other error is one the handler could not decide on (Redis failed under it): it backs off on asynq's
 // count of those, which is never the retry budget.
-func (p RetryPolicy) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
-	var rs *RescheduleError
+func (p RetryPolicy) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	var rs *rescheduleError
 	if errors.As(err, &rs) {
 		return rs.After
 	}
@@ -65,21 +65,21 @@ func (p RetryPolicy) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	return min(time.Duration(p.jitter()*float64(time.Second<<min(n, 5))), 30*time.Second)
 }
 
-// IsFailure is the asynq IsFailure func: a reschedule is not a failure. (The retry budget is the
+// isFailure is the asynq isFailure func: a reschedule is not a failure. (The retry budget is the
 // task's provider calls in the store, not asynq's count, so this only keeps asynq's statistics honest.)
-func IsFailure(err error) bool {
-	var rs *RescheduleError
+func isFailure(err error) bool {
+	var rs *rescheduleError
 	return !errors.As(err, &rs)
 }
 
-// RescheduleError puts a task back on its queue after After without counting a failed attempt.
-type RescheduleError struct {
+// rescheduleError puts a task back on its queue after After without counting a failed attempt.
+type rescheduleError struct {
 	After  time.Duration
 	Reason string // "throttled", "breaker open", "rate limited", ...
 	Code   string // the provider's code when a provider answer caused it
 }
 
-func (e *RescheduleError) Error() string {
+func (e *rescheduleError) Error() string {
 	if e.Code != "" {
 		return fmt.Sprintf("rescheduled in %s: %s (%s)", e.After.Round(time.Millisecond), e.Reason, e.Code)
 	}

@@ -55,7 +55,7 @@ func TestConnectionResetsMisrecordNothing(t *testing.T) {
 // Redis stalls (SIGSTOP) for longer than asynq's 30 s lease in the middle of a batch: leases lapse,
 // asynq and the stranded-task sweep run tasks again, handlers keep retrying what they must record.
 // Afterwards every file has exactly one outcome, the right one (a file this worker deleted is never
-// left recorded already_gone by a re-run), and every provider call is counted once.
+// left recorded already_gone by a re-run), and no provider call is counted twice.
 func TestRedisStallLongerThanTheLeaseLosesNothing(t *testing.T) {
 	l := startLive(t, func(c *config.Config) {
 		c.Providers.MSS.RateLimit, c.Providers.SMH.RateLimit, c.Providers.VOD.RateLimit = 50, 50, 50
@@ -79,7 +79,12 @@ func TestRedisStallLongerThanTheLeaseLosesNothing(t *testing.T) {
 	assert.Zero(t, b.Counts[jobs.AlreadyGone], "%v", b.Counts)
 	assert.Zero(t, b.Counts[jobs.Failed], "%v", b.Counts)
 	for _, tg := range targets {
+		// A task whose lease lapsed in the stall may run once more after its record was written (the
+		// provider then answers gone and the record stands): that call is the only one a record
+		// cannot count. No call is counted twice, and Redis spent no budget.
 		r := l.record(t, batch, tg)
-		assert.Equal(t, l.stack.Fake(tg.Provider).Calls(tg), r.Attempts, "%s: every call counted once", tg)
+		calls := l.stack.Fake(tg.Provider).Calls(tg)
+		assert.LessOrEqual(t, r.Attempts, calls, "%s: a call counted that was not made", tg)
+		assert.LessOrEqual(t, calls-r.Attempts, 1, "%s: calls not counted", tg)
 	}
 }

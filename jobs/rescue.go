@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -29,6 +30,7 @@ type rescuer struct {
 	queues   []string
 	after    time.Duration
 	log      *slog.Logger
+	mu       sync.Mutex           // one sweep at a time
 	suspects map[string]time.Time // task id -> first seen unowned
 }
 
@@ -67,6 +69,8 @@ func (r *rescuer) run(ctx context.Context) {
 
 // sweep looks once, at now, and returns how many tasks it requeued.
 func (r *rescuer) sweep(ctx context.Context, now time.Time) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	servers, err := r.insp.Servers()
 	if err != nil {
 		return 0, fmt.Errorf("servers: %w", err)

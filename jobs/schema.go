@@ -49,8 +49,8 @@ func slotKey(n providers.Name, start time.Time) string {
 func indexKey(n providers.Name) string        { return "reaper:index:" + string(n) }
 func indexTargetsKey(n providers.Name) string { return "reaper:index:" + string(n) + ":t" }
 
-// LimiterKey is the Redis key (under redis_rate's "rate:" prefix) of provider n's shared limit.
-func LimiterKey(n providers.Name) string { return "reaper:" + string(n) }
+// limiterKey is the Redis key (under redis_rate's "rate:" prefix) of provider n's shared limit.
+func limiterKey(n providers.Name) string { return "reaper:" + string(n) }
 
 // Fields of reaper:batch:<id>. Besides these, one counter per Outcome, named as the outcome.
 const (

@@ -15,24 +15,24 @@ import (
 	"github.com/reaper-media/reaper/providers"
 )
 
-// WorkerOptions configures NewServer.
-type WorkerOptions struct {
+// serverOptions configures newServer.
+type serverOptions struct {
 	// Concurrency is how many tasks run at once in this process.
 	Concurrency int
 	// Queues weighs the enabled providers' queues (provider -> weight); only these queues are served.
 	Queues map[providers.Name]int
 	// ShutdownTimeout is how long in-flight deletes may finish after Shutdown before they are requeued.
 	ShutdownTimeout time.Duration
-	// Policy is the retry policy (asynq's RetryDelayFunc and IsFailure come from it).
+	// Policy is the retry policy (asynq's RetryDelayFunc and isFailure come from it).
 	Policy RetryPolicy
 	// PollInterval is how often idle workers look for work and scheduled tasks come due (default 1s).
 	PollInterval time.Duration
 	Logger       *slog.Logger
 }
 
-// NewServer returns an asynq server for every provider queue in o.Queues; start it with Mux(handler). The caller owns
+// newServer returns an asynq server for every provider queue in o.Queues; start it with newMux(handler). The caller owns
 // rdb. Run it with Start and stop it with Shutdown (in-flight deletes finish or go back to the queue).
-func NewServer(rdb redis.UniversalClient, o WorkerOptions) *asynq.Server {
+func newServer(rdb redis.UniversalClient, o serverOptions) *asynq.Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -46,8 +46,8 @@ func NewServer(rdb redis.UniversalClient, o WorkerOptions) *asynq.Server {
 	return asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency:              o.Concurrency,
 		Queues:                   queues,
-		RetryDelayFunc:           o.Policy.RetryDelay,
-		IsFailure:                IsFailure,
+		RetryDelayFunc:           o.Policy.retryDelay,
+		IsFailure:                isFailure,
 		ShutdownTimeout:          o.ShutdownTimeout,
 		TaskCheckInterval:        o.PollInterval,
 		DelayedTaskCheckInterval: o.PollInterval,
@@ -56,8 +56,8 @@ func NewServer(rdb redis.UniversalClient, o WorkerOptions) *asynq.Server {
 	})
 }
 
-// Mux routes every provider's task type to h.
-func Mux(h *Handler) *asynq.ServeMux {
+// newMux routes every provider's task type to h.
+func newMux(h *handler) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	for _, n := range providers.Names {
 		mux.Handle(TaskType(n), h)

@@ -1,4 +1,5 @@
-package jobs
+// Package limiter is the per-provider rate limit every worker process shares through Redis.
+package limiter
 
 import (
 	"context"
@@ -18,11 +19,12 @@ const reserveWindow = 50 * time.Millisecond
 // maxReserve caps one reservation, so one process cannot take a whole second of a high limit.
 const maxReserve = 100
 
-// SharedLimiter is the per-provider rate limit shared by every worker process through Redis: a GCRA
+// Limiter is the per-provider rate limit shared by every worker process through Redis: a GCRA
 // limiter (redis_rate) with burst of one second's worth. Each process reserves a few tokens at a time
 // (50 ms of the provider's rate) and hands them out locally, so a worker at 5,000 tasks/s makes a
 // limiter round trip per batch of tokens instead of per task.
-type SharedLimiter struct {
+type Limiter struct {
+	key func(providers.Name) string
 	rl  *redis_rate.Limiter
 	now func() time.Time
 
@@ -36,14 +38,14 @@ type reservation struct {
 	expires time.Time
 }
 
-// NewSharedLimiter returns a limiter over rl.
-func NewSharedLimiter(rl *redis_rate.Limiter) *SharedLimiter {
-	return &SharedLimiter{rl: rl, now: time.Now, buckets: map[providers.Name]*reservation{}}
+// New returns a limiter over rl, keeping provider n's state under key(n) (redis_rate adds its "rate:").
+func New(rl *redis_rate.Limiter, key func(providers.Name) string) *Limiter {
+	return &Limiter{rl: rl, key: key, now: time.Now, buckets: map[providers.Name]*reservation{}}
 }
 
 // Take takes one token for provider n at perSecond. It returns 0 when the call may go ahead, or how
 // long to wait before asking again.
-func (l *SharedLimiter) Take(ctx context.Context, n providers.Name, perSecond int) (time.Duration, error) {
+func (l *Limiter) Take(ctx context.Context, n providers.Name, perSecond int) (time.Duration, error) {
 	l.mu.Lock()
 	r := l.buckets[n]
 	if r == nil {
@@ -60,7 +62,7 @@ func (l *SharedLimiter) Take(ctx context.Context, n providers.Name, perSecond in
 		return 0, nil
 	}
 	want := min(maxReserve, max(1, int(float64(perSecond)*reserveWindow.Seconds())))
-	res, err := l.rl.AllowAtMost(ctx, LimiterKey(n), redis_rate.PerSecond(perSecond), want)
+	res, err := l.rl.AllowAtMost(ctx, l.key(n), redis_rate.PerSecond(perSecond), want)
 	if err != nil {
 		return 0, err
 	}

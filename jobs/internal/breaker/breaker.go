@@ -1,4 +1,7 @@
-package jobs
+// Package breaker is the pipeline's per-process circuit breaker for one provider: gobreaker's
+// CircuitBreaker plus the time it opened, so a held-back task can be rescheduled for when the breaker
+// will let a probe through.
+package breaker
 
 import (
 	"context"
@@ -11,8 +14,8 @@ import (
 	"github.com/reaper-media/reaper/providers"
 )
 
-// BreakerSettings configures one provider's circuit breaker. It mirrors config.Breaker.
-type BreakerSettings struct {
+// Settings configures one provider's circuit breaker.
+type Settings struct {
 	ConsecutiveFailures uint32
 	FailureRatio        float64
 	MinRequests         uint32
@@ -34,8 +37,8 @@ type Breaker struct {
 	now      func() time.Time
 }
 
-// NewBreaker builds the breaker for provider n.
-func NewBreaker(n providers.Name, s BreakerSettings) *Breaker {
+// New builds the breaker for provider n.
+func New(n providers.Name, s Settings) *Breaker {
 	b := &Breaker{timeout: s.OpenTimeout, now: time.Now}
 	b.cb = gobreaker.NewCircuitBreaker[providers.Result](gobreaker.Settings{
 		Name:        string(n),
