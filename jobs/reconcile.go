@@ -669,8 +669,8 @@ const sweepPage = 500
 // batches past retention are dropped from the index):
 // it requeues tasks stranded in active without a lease, keeps open batches from expiring (KeepOpen),
 // and records each batch's finding for status. The scheduler's leader runs it every
-// scheduler.reconcile_interval. The queues are read once for all batches, and not at all when every
-// batch is done.
+// scheduler.reconcile_interval. The queues are read once for all batches; when every batch is done,
+// only their active lists are.
 func (a *Admin) Sweep(ctx context.Context, o SweepOptions) (SweepReport, error) {
 	if o.MaxScan <= 0 {
 		o.MaxScan = 200_000
@@ -707,7 +707,10 @@ func (a *Admin) Sweep(ctx context.Context, o SweepOptions) (SweepReport, error) 
 	}
 	rep.Open = len(open)
 	if len(open) == 0 {
-		return rep, nil
+		// Nothing to count or keep; a stranded task (of a batch done or expired) still comes back.
+		res, err := a.scanQueues(ctx, nil, scanOptions{move: true, anyBatch: true})
+		rep.Stranded, rep.Requeued = res.strandedOther, res.requeuedOther
+		return rep, err
 	}
 	var queued int64
 	for _, n := range providers.Names {

@@ -538,3 +538,20 @@ func BenchmarkReconcile(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(targets)*b.N)/b.Elapsed().Seconds(), "targets/s")
 }
+
+// A stranded task comes back even when no batch is open (its own batch expired or is done).
+func TestSweepRequeuesStrandedTasksWithNoOpenBatch(t *testing.T) {
+	l := startLive(t, nil)
+	ctx := context.Background()
+	tg := l.stack.Targets(1, 0)[0]
+	batch := l.submit(t, tg)
+	strand(t, l.p.Redis, tg)
+	require.NoError(t, l.p.Redis.Del(ctx, "reaper:batch:"+batch).Err()) // past retention
+
+	rep, err := l.p.Admin.Sweep(ctx, jobs.SweepOptions{})
+	require.NoError(t, err)
+	assert.Zero(t, rep.Open)
+	assert.Equal(t, 1, rep.Stranded)
+	assert.Equal(t, 1, rep.Requeued)
+	assert.Equal(t, int64(1), queueLen(t, l.p.Redis, tg.Provider, "pending"))
+}
