@@ -97,7 +97,7 @@ func (h *harness) replica(id string) *scheduler.Scheduler {
 	h.t.Helper()
 	p := wiring.Pipeline(h.cfg, h.redis.Client())
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := scheduler.New(h.cfg, p, scheduler.Options{ID: id, Now: h.clock.Now, Logger: log})
+	s, err := wiring.Scheduler(h.cfg, p, scheduler.Options{ID: id, Now: h.clock.Now, Logger: log})
 	require.NoError(h.t, err)
 	return s
 }

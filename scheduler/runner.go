@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
 )
@@ -56,7 +55,7 @@ type selection struct {
 var errEnough = errors.New("counted enough")
 
 // do runs policy p once. It returns the run's record, and an error when the run failed.
-func (r *runner) do(ctx context.Context, p config.Policy, rn run) (RunRecord, error) {
+func (r *runner) do(ctx context.Context, p RetentionPolicy, rn run) (RunRecord, error) {
 	started := r.now()
 	rec := RunRecord{ID: rn.id, Policy: p.Name, Scheduled: rn.scheduled.UTC(), Started: started.UTC(),
 		Status: StatusRunning, DryRun: rn.dryRun, Replica: rn.by}
@@ -64,7 +63,7 @@ func (r *runner) do(ctx context.Context, p config.Policy, rn run) (RunRecord, er
 	if err := r.state.saveRun(ctx, rec); err != nil {
 		log.Warn("could not record the run's start", "err", err)
 	}
-	log.Info("policy run started", "dry_run", rn.dryRun, "source", p.SourceOrDefault())
+	log.Info("policy run started", "dry_run", rn.dryRun, "source", p.Source)
 
 	cutoff := started.Add(-p.MinAge)
 	note := rn.id
@@ -117,7 +116,7 @@ func (r *runner) do(ctx context.Context, p config.Policy, rn run) (RunRecord, er
 		rec.Error = "enqueue: " + err.Error()
 		return r.end(ctx, log, rec, StatusFailed, jobs.BatchMeta{}, ""), fmt.Errorf("policy %s: %s", p.Name, rec.Error)
 	}
-	if c, ok := r.sources[p.SourceOrDefault()].(Committer); ok {
+	if c, ok := r.sources[p.Source].(Committer); ok {
 		if err := c.Commit(ctx, p, cutoff, sel.targets); err != nil {
 			// The targets are queued; the registrations left behind are enqueued again by a later run
 			// and recorded as duplicates or already gone.
@@ -133,10 +132,10 @@ func (r *runner) do(ctx context.Context, p config.Policy, rn run) (RunRecord, er
 
 // collect runs p's source, keeping at most max_deletions prepared, distinct targets and counting on
 // past the cap up to countCeiling times it.
-func (r *runner) collect(ctx context.Context, log *slog.Logger, p config.Policy, cutoff time.Time) (selection, error) {
-	src, ok := r.sources[p.SourceOrDefault()]
+func (r *runner) collect(ctx context.Context, log *slog.Logger, p RetentionPolicy, cutoff time.Time) (selection, error) {
+	src, ok := r.sources[p.Source]
 	if !ok {
-		return selection{}, fmt.Errorf("source %q is not available: is its provider enabled?", p.SourceOrDefault())
+		return selection{}, fmt.Errorf("source %q is not available: is its provider enabled?", p.Source)
 	}
 	ceiling := max(p.MaxDeletions, 1) * countCeiling
 	seen := map[string]bool{}

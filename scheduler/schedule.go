@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
-
-	"github.com/reaper-media/reaper/config"
 )
 
 // Schedule is a policy's fire times: its cron expression evaluated in its time zone. Every replica
@@ -23,13 +21,17 @@ type Schedule struct {
 	loc   *time.Location
 }
 
+// cronParser reads 5-field cron expressions (minute hour day-of-month month day-of-week) and the
+// @daily/@every descriptors, as config validates them.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
 // NewSchedule parses p's schedule in p's time zone.
-func NewSchedule(p config.Policy) (Schedule, error) {
-	spec, err := config.ParseSchedule(p.Schedule)
+func NewSchedule(p RetentionPolicy) (Schedule, error) {
+	spec, err := cronParser.Parse(p.Schedule)
 	if err != nil {
 		return Schedule{}, fmt.Errorf("policy %s: schedule %q: %w", p.Name, p.Schedule, err)
 	}
-	s := Schedule{spec: spec, loc: p.Location()}
+	s := Schedule{spec: spec, loc: p.location()}
 	if cd, ok := spec.(cron.ConstantDelaySchedule); ok {
 		s.every = cd.Delay
 	}

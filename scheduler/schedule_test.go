@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/scheduler"
 )
 
@@ -41,7 +40,7 @@ func TestScheduleFireTimes(t *testing.T) {
 			[]string{"2026-11-21T16:00:00Z"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := scheduler.NewSchedule(config.Policy{Name: "p", Schedule: tc.spec, TimeZone: tc.tz})
+			s, err := scheduler.NewSchedule(scheduler.RetentionPolicy{Name: "p", Schedule: tc.spec, TimeZone: tc.tz})
 			require.NoError(t, err)
 			got := at(tc.after)
 			for _, w := range tc.want {
@@ -51,7 +50,7 @@ func TestScheduleFireTimes(t *testing.T) {
 			}
 		})
 	}
-	_, err := scheduler.NewSchedule(config.Policy{Name: "p", Schedule: "61 * * * *"})
+	_, err := scheduler.NewSchedule(scheduler.RetentionPolicy{Name: "p", Schedule: "61 * * * *"})
 	assert.ErrorContains(t, err, "policy p: schedule")
 }
 

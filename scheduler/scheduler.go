@@ -31,7 +31,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/jobs"
 )
 
@@ -49,9 +48,15 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives leadership changes, runs, late and skipped ticks (default: discard).
 	Logger *slog.Logger
-	// Sources maps source names ("search", "list", "index") to sources. Default: NewSources on the
-	// pipeline's config, with real provider clients.
+	// Policies are the retention policies, in the order `reaper policies` lists them.
+	Policies []RetentionPolicy
+	// Sources maps source names ("search", "list", "index") to sources (NewSources). A policy whose
+	// source is missing fails its runs; nil is for tools that only read policies' status.
 	Sources map[string]Source
+	// LeaseTTL is the leader lease (default 15s); Tick how often the leader looks for due runs
+	// (default 1s); MaxCatchUp how late a missed tick may still run (default 24h);
+	// ReconcileInterval how often the leader sweeps open batches (default 1m).
+	LeaseTTL, Tick, MaxCatchUp, ReconcileInterval time.Duration
 }
 
 // Scheduler fires retention-policy runs. Run it with Run; Tick does one round, for tests and tools.
@@ -72,15 +77,13 @@ type Scheduler struct {
 
 // scheduled is one policy with its parsed schedule.
 type scheduled struct {
-	policy config.Policy
+	policy RetentionPolicy
 	sched  Schedule
 	busy   atomic.Bool // a check or run of this policy is in progress
 }
 
-// New returns the scheduler of cfg (scheduler.policies, lease_ttl, tick, max_catch_up), submitting
-// its runs through p.Producer.
-func New(cfg *config.Config, p *jobs.Pipeline, o Options) (*Scheduler, error) {
-	sc := cfg.Scheduler
+// New returns the scheduler of o.Policies, submitting its runs through p.Producer.
+func New(p *jobs.Pipeline, o Options) (*Scheduler, error) {
 	if o.ID == "" {
 		o.ID = replicaID()
 	}
@@ -90,13 +93,16 @@ func New(cfg *config.Config, p *jobs.Pipeline, o Options) (*Scheduler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Sources == nil {
-		var err error
-		o.Sources, err = NewSources(cfg, jobs.NewIndex(p.Redis, cfg.FillTarget))
-		if err != nil {
-			return nil, err
+	defaults := []struct {
+		d   *time.Duration
+		def time.Duration
+	}{{&o.LeaseTTL, 15 * time.Second}, {&o.Tick, time.Second}, {&o.MaxCatchUp, 24 * time.Hour}, {&o.ReconcileInterval, time.Minute}}
+	for _, d := range defaults {
+		if *d.d <= 0 {
+			*d.d = d.def
 		}
 	}
+	sc := o
 	s := &Scheduler{
 		id: o.ID, tick: sc.Tick, maxCatchUp: sc.MaxCatchUp, claimTTL: max(minClaimTTL, sc.MaxCatchUp+24*time.Hour),
 		lease: NewLease(p.Redis, LeaderKey, o.ID, sc.LeaseTTL), state: stateStore{rdb: p.Redis},
@@ -109,8 +115,8 @@ func New(cfg *config.Config, p *jobs.Pipeline, o Options) (*Scheduler, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, ok := o.Sources[pol.SourceOrDefault()]; !ok {
-			return nil, fmt.Errorf("policy %s: source %q is not available: is providers.%s enabled?", pol.Name, pol.SourceOrDefault(), pol.Provider)
+		if _, ok := o.Sources[pol.Source]; !ok && o.Sources != nil {
+			return nil, fmt.Errorf("policy %s: source %q is not available: is providers.%s enabled?", pol.Name, pol.Source, pol.Provider)
 		}
 		s.policies = append(s.policies, &scheduled{policy: pol, sched: sched})
 	}
@@ -316,7 +322,7 @@ func (s *Scheduler) find(name string) *scheduled {
 
 // PolicyStatus is a policy with its last and next runs, as `reaper policies` shows it.
 type PolicyStatus struct {
-	Policy config.Policy
+	Policy RetentionPolicy
 	// CheckedUntil is how far the scheduler has handled the policy's fire times (zero: never looked).
 	CheckedUntil time.Time
 	// LastRun is the latest run, scheduled or manual (nil: none yet).

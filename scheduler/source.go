@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/reaper-media/reaper/config"
-	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/smh"
@@ -20,13 +18,13 @@ type Source interface {
 	// Select calls fn for every target of policy p older than cutoff, and stops at fn's first error
 	// (returning it unchanged) or its own. An error wrapping ErrIncomplete says the targets handed to
 	// fn are right but some were out of reach this time (see ErrIncomplete).
-	Select(ctx context.Context, p config.Policy, cutoff time.Time, fn func(providers.Target) error) error
+	Select(ctx context.Context, p RetentionPolicy, cutoff time.Time, fn func(providers.Target) error) error
 }
 
 // Committer is implemented by sources that must hear which of their targets were enqueued (the
 // retention index drops their registrations). Dry, refused and failed runs commit nothing.
 type Committer interface {
-	Commit(ctx context.Context, p config.Policy, cutoff time.Time, enqueued []providers.Target) error
+	Commit(ctx context.Context, p RetentionPolicy, cutoff time.Time, enqueued []providers.Target) error
 }
 
 // ErrIncomplete marks a selection that found only some of what the policy selects, for a reason
@@ -66,7 +64,7 @@ type Searcher interface {
 type SearchSource struct{ Client Searcher }
 
 // Select implements Source.
-func (s SearchSource) Select(ctx context.Context, p config.Policy, cutoff time.Time, fn func(providers.Target) error) error {
+func (s SearchSource) Select(ctx context.Context, p RetentionPolicy, cutoff time.Time, fn func(providers.Target) error) error {
 	f := vod.SearchFilter{SubAppID: p.VOD.SubAppID, ClassIDs: p.VOD.ClassIDs, Categories: p.VOD.Categories,
 		SourceTypes: p.VOD.SourceTypes, StorageRegions: p.VOD.StorageRegions}
 	err := s.Client.Search(ctx, f, cutoff, func(t providers.Target, _ time.Time) error { return fn(t) })
@@ -87,7 +85,7 @@ type Lister interface {
 type ListSource struct{ Client Lister }
 
 // Select implements Source.
-func (s ListSource) Select(ctx context.Context, p config.Policy, cutoff time.Time, fn func(providers.Target) error) error {
+func (s ListSource) Select(ctx context.Context, p RetentionPolicy, cutoff time.Time, fn func(providers.Target) error) error {
 	prefixes := p.SMH.Prefixes
 	if len(prefixes) == 0 {
 		prefixes = []string{""}
@@ -109,23 +107,19 @@ func (s ListSource) Select(ctx context.Context, p config.Policy, cutoff time.Tim
 type IndexSource struct{ Index *jobs.Index }
 
 // Select implements Source.
-func (s IndexSource) Select(ctx context.Context, p config.Policy, cutoff time.Time, fn func(providers.Target) error) error {
+func (s IndexSource) Select(ctx context.Context, p RetentionPolicy, cutoff time.Time, fn func(providers.Target) error) error {
 	return s.Index.Due(ctx, providers.Name(p.Provider), cutoff, func(t providers.Target, _ time.Time) error { return fn(t) })
 }
 
 // Commit implements Committer.
-func (s IndexSource) Commit(ctx context.Context, _ config.Policy, cutoff time.Time, enqueued []providers.Target) error {
+func (s IndexSource) Commit(ctx context.Context, _ RetentionPolicy, cutoff time.Time, enqueued []providers.Target) error {
 	return s.Index.Remove(ctx, cutoff, enqueued...)
 }
 
-// NewSources builds the sources the config's enabled providers offer: "index" always, "search" when a
-// client can search (VOD), "list" when one can list (SMH), each on a client built from the config.
-func NewSources(cfg *config.Config, index *jobs.Index) (map[string]Source, error) {
+// NewSources builds the sources the given provider clients offer: "index" always, "search" when a
+// client can search (VOD), "list" when one can list (SMH).
+func NewSources(index *jobs.Index, clients []providers.Deleter) map[string]Source {
 	out := map[string]Source{"index": IndexSource{Index: index}}
-	clients, err := wiring.Deleters(cfg)
-	if err != nil {
-		return nil, err
-	}
 	for _, c := range clients {
 		if s, ok := c.(Searcher); ok {
 			out["search"] = SearchSource{Client: s}
@@ -134,5 +128,5 @@ func NewSources(cfg *config.Config, index *jobs.Index) (map[string]Source, error
 			out["list"] = ListSource{Client: l}
 		}
 	}
-	return out, nil
+	return out
 }

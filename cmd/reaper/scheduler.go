@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -23,7 +24,7 @@ func runScheduler(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeFn()
-	s, err := scheduler.New(p.Config, p.Pipeline, scheduler.Options{ID: *id, Logger: log})
+	s, err := wiring.Scheduler(p.Config, p.Pipeline, scheduler.Options{ID: *id, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -53,7 +54,12 @@ func runPolicies(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeFn()
-	s, err := scheduler.New(p.Config, p.Pipeline, scheduler.Options{})
+	// Listing needs the policies and their state, not provider clients.
+	so, err := wiring.SchedulerOptions(p.Config, p.Pipeline, false)
+	if err != nil {
+		return err
+	}
+	s, err := scheduler.New(p.Pipeline, so)
 	if err != nil {
 		return err
 	}
@@ -101,7 +107,7 @@ func runPolicies(ctx context.Context, e *env, args []string) error {
 		if !st.NextRun.IsZero() {
 			next = st.NextRun.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", pol.Name, pol.Provider, pol.SourceOrDefault(), schedule,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", pol.Name, pol.Provider, pol.Source, schedule,
 			last, status, found, batch, next)
 	}
 	return tw.Flush()
@@ -140,7 +146,7 @@ func toPolicyJSON(st scheduler.PolicyStatus) policyJSON {
 		}
 		return &t
 	}
-	return policyJSON{Name: pol.Name, Provider: pol.Provider, Source: pol.SourceOrDefault(), Schedule: pol.Schedule,
+	return policyJSON{Name: pol.Name, Provider: pol.Provider, Source: pol.Source, Schedule: pol.Schedule,
 		TimeZone: tz, MinAge: pol.MinAge.String(), MaxDeletions: pol.MaxDeletions, DryRun: pol.DryRun,
 		CheckedUntil: opt(st.CheckedUntil), NextRun: opt(st.NextRun), LastRun: st.LastRun}
 }
@@ -169,7 +175,7 @@ func runPolicyNow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeFn()
-	s, err := scheduler.New(p.Config, p.Pipeline, scheduler.Options{ID: *by})
+	s, err := wiring.Scheduler(p.Config, p.Pipeline, scheduler.Options{ID: *by})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
+	"github.com/reaper-media/reaper/scheduler"
 )
 
 // Pipeline wires the jobs pipeline on rdb from cfg (the caller owns and closes rdb). cfg must have
@@ -56,4 +57,49 @@ func Options(cfg *config.Config) jobs.Options {
 		o.Overnight = &jobs.OvernightOptions{Nights: w.Nights, Window: jobs.Window{Start: start, End: end, Loc: loc}}
 	}
 	return o
+}
+
+// SchedulerOptions are cfg's scheduler.Options (policies, lease, tick, catch-up, sweep interval), with
+// the sources its runs select from when withSources is set: those build provider clients, which a tool
+// that only lists policies does not need.
+func SchedulerOptions(cfg *config.Config, p *jobs.Pipeline, withSources bool) (scheduler.Options, error) {
+	sc := cfg.Scheduler
+	o := scheduler.Options{LeaseTTL: sc.LeaseTTL, Tick: sc.Tick, MaxCatchUp: sc.MaxCatchUp, ReconcileInterval: sc.ReconcileInterval}
+	for _, pol := range sc.Policies {
+		o.Policies = append(o.Policies, scheduler.RetentionPolicy{Name: pol.Name, Schedule: pol.Schedule,
+			TimeZone: pol.TimeZone, Provider: pol.Provider, Source: pol.SourceOrDefault(), MinAge: pol.MinAge,
+			MaxDeletions: pol.MaxDeletions, DryRun: pol.DryRun, Permanent: pol.Permanent,
+			VOD: scheduler.VODSelection{SubAppID: pol.VOD.SubAppID, ClassIDs: pol.VOD.ClassIDs, Categories: pol.VOD.Categories,
+				SourceTypes: pol.VOD.SourceTypes, StorageRegions: pol.VOD.StorageRegions},
+			SMH: scheduler.SMHSelection{LibraryID: pol.SMH.LibraryID, SpaceID: pol.SMH.SpaceID, Prefixes: pol.SMH.Prefixes,
+				Recursive: pol.SMH.Recursive}})
+	}
+	if withSources {
+		clients, err := Deleters(cfg)
+		if err != nil {
+			return o, err
+		}
+		list := make([]providers.Deleter, 0, len(clients))
+		for _, n := range providers.Names {
+			if c, ok := clients[n]; ok {
+				list = append(list, c)
+			}
+		}
+		o.Sources = scheduler.NewSources(jobs.NewIndex(p.Redis, cfg.FillTarget), list)
+	}
+	return o, nil
+}
+
+// Scheduler builds the scheduler of cfg on p, with o's replica settings (ID, Now, Logger) and, unless
+// o.Sources is set, sources on real provider clients.
+func Scheduler(cfg *config.Config, p *jobs.Pipeline, o scheduler.Options) (*scheduler.Scheduler, error) {
+	so, err := SchedulerOptions(cfg, p, o.Sources == nil)
+	if err != nil {
+		return nil, err
+	}
+	so.ID, so.Now, so.Logger = o.ID, o.Now, o.Logger
+	if o.Sources != nil {
+		so.Sources = o.Sources
+	}
+	return scheduler.New(p, so)
 }
