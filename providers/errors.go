@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -117,6 +118,40 @@ func Cut(s string, max int) string {
 		n--
 	}
 	return s[:n] + CutMark
+}
+
+// MaxSnippetBytes caps Snippet's result, cut mark included.
+const MaxSnippetBytes = 256
+
+// Snippet reduces text a provider sent that is not the error document it should have been (a gateway
+// page, a truncated body, an SDK message quoting one) to one printable line for an error message: each
+// run of blanks, control characters and invalid UTF-8 becomes one space, and the line is cut with Cut
+// to at most MaxSnippetBytes, never inside a character. "" when nothing printable is left.
+func Snippet(s string) string {
+	var b strings.Builder
+	gap := false
+	for _, r := range s { // invalid UTF-8 comes out as utf8.RuneError
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
+			gap = b.Len() > 0
+			continue
+		}
+		if gap {
+			b.WriteByte(' ')
+			gap = false
+		}
+		b.WriteRune(r)
+		if b.Len() > MaxSnippetBytes {
+			break // enough to cut; the rest of a 1 MiB body is not scanned
+		}
+	}
+	return Cut(b.String(), MaxSnippetBytes)
+}
+
+// InvalidTarget is the error of a target a client refuses before any request (a FieldError from
+// Target.Validate, CheckProvider or the client's own checks after its defaults): fatal, code
+// "InvalidTarget".
+func InvalidTarget(provider Name, err error) *Error {
+	return &Error{Provider: provider, Class: Fatal, Code: "InvalidTarget", Err: err}
 }
 
 // Bound cuts e's provider-controlled text to MaxMessageBytes (message) and MaxCodeBytes (code,

@@ -120,6 +120,19 @@ func (t Target) Validate() error {
 	return errors.Join(errs...)
 }
 
+// CheckProvider is the first check of a client's Delete: t must be addressed to want, the client's
+// own provider.
+func CheckProvider(t Target, want Name) error {
+	if t.Provider == want {
+		return nil
+	}
+	got := "empty"
+	if t.Provider != "" {
+		got = strconv.Quote(string(t.Provider))
+	}
+	return fieldErr("provider", "is %s, want %s", got, want)
+}
+
 // checkID accepts an identifier that becomes one URL path segment or one API field: no slashes, no
 // control characters, no surrounding blanks.
 func checkID(field, v string, required bool) error {

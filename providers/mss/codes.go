@@ -1,6 +1,13 @@
 package mss
 
-import "github.com/reaper-media/reaper/providers"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/reaper-media/reaper/providers"
+)
 
 // DefaultCodes is how MetaStudio and its API gateway (APIG) error codes are classified. Codes not listed
 // fall back to the HTTP status (providers.ClassForStatus): MetaStudio answers parameter errors with 400
@@ -48,4 +55,106 @@ func DefaultCodes() map[string]providers.Class {
 		"APIG.0101":  providers.Fatal,
 		"APIGW.0101": providers.Fatal,
 	}
+}
+
+// responseError turns a non-2xx response into a classified *providers.Error.
+func (c *Client) responseError(resp *http.Response, body []byte, readErr error) error {
+	status := resp.StatusCode
+	pe := &providers.Error{Provider: providers.MSS, HTTPStatus: status, RequestID: resp.Header.Get(RequestIDHeader)}
+	switch {
+	case readErr != nil && !providers.IsBodyTooLarge(readErr):
+		te := providers.TransportError(providers.MSS, readErr, c.sk, c.token)
+		te.HTTPStatus, te.RequestID = status, pe.RequestID
+		return te
+	case readErr != nil:
+		pe.Message, pe.Err = "unreadable error body", readErr
+	default:
+		eb, ok := parseErrorBody(body)
+		if ok {
+			pe.Code, pe.Message = eb.code, providers.Redact(eb.message, c.sk, c.token)
+			if pe.RequestID == "" {
+				pe.RequestID = eb.requestID
+			}
+		} else {
+			pe.Message = providers.Redact(describeBody(resp.Header.Get("Content-Type"), body), c.sk, c.token)
+		}
+	}
+	if status >= 300 && status < 400 && pe.Code == "" {
+		// A redirect means the endpoint is wrong (we never follow one with a DELETE): retrying cannot help.
+		re := providers.RedirectError(providers.MSS, status, resp.Header.Get("Location"), c.sk, c.token)
+		re.RequestID = providers.Redact(pe.RequestID, c.sk, c.token)
+		return re.Bound()
+	}
+	pe.Class = c.table.Classify(status, pe.Code)
+	if pe.Class == providers.Throttled {
+		pe.RetryAfter = providers.ParseRetryAfter(resp.Header, c.now())
+	}
+	// A gateway may echo the token (it is sent with every request) in any field, not only the message.
+	pe.Code, pe.RequestID = providers.Redact(pe.Code, c.sk, c.token), providers.Redact(pe.RequestID, c.sk, c.token)
+	return pe.Bound()
+}
+
+// errorFields is an error body reduced to what we use.
+type errorFields struct {
+	code, message, requestID string
+}
+
+// parseErrorBody reads MetaStudio's {"error_code","error_msg"}, APIG's {"error_msg","error_code",
+// "request_id"}, the {"code","message"} variant and a nested {"error":{"code","message"}} (the shapes
+// the official SDK falls back through). ok is false for anything that is not a JSON object with a code
+// or a message.
+func parseErrorBody(body []byte) (errorFields, bool) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return errorFields{}, false
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return errorFields{}, false
+	}
+	f := errorFields{
+		code:      firstString(m, "error_code", "code"),
+		message:   firstString(m, "error_msg", "message", "error_message"),
+		requestID: firstString(m, "request_id"),
+	}
+	if f.code == "" && f.message == "" {
+		var nested map[string]json.RawMessage
+		if raw, ok := m["error"]; ok && json.Unmarshal(raw, &nested) == nil {
+			f.code = firstString(nested, "error_code", "code")
+			f.message = firstString(nested, "error_msg", "message")
+		}
+	}
+	return f, f.code != "" || f.message != ""
+}
+
+// firstString returns the first of keys holding a JSON string (or number, kept as written).
+func firstString(m map[string]json.RawMessage, keys ...string) string {
+	for _, k := range keys {
+		raw, ok := m[k]
+		if !ok {
+			continue
+		}
+		var s string
+		if json.Unmarshal(raw, &s) == nil && s != "" {
+			return s
+		}
+		var n json.Number
+		if json.Unmarshal(raw, &n) == nil {
+			return n.String()
+		}
+	}
+	return ""
+}
+
+// describeBody summarises a body that is not a MetaStudio error (a gateway page, truncated JSON) in one
+// short printable line.
+func describeBody(contentType string, body []byte) string {
+	if contentType == "" {
+		contentType = "no content type"
+	}
+	snippet := providers.Snippet(string(body))
+	if snippet == "" {
+		return fmt.Sprintf("empty body (%s)", contentType)
+	}
+	return fmt.Sprintf("unrecognised body (%s, %d bytes): %s", contentType, len(body), snippet)
 }

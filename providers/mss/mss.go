@@ -8,18 +8,13 @@
 package mss
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/reaper-media/reaper/providers"
 )
@@ -64,8 +59,8 @@ type Config struct {
 	Token string
 	// Timeout bounds each request. Zero: 30s.
 	Timeout time.Duration
-	// HTTPClient sends the requests. Nil: a client of our own with 128 idle connections per host. Its
-	// redirect policy is replaced: a DELETE must never be followed to another URL.
+	// HTTPClient sends the requests. Nil: a client on providers.PooledTransport. Its redirect policy is
+	// replaced (providers.NoRedirects): a DELETE must never be followed to another URL.
 	HTTPClient *http.Client
 	// Codes overrides or extends DefaultCodes, code (or "Prefix*") -> class.
 	Codes map[string]providers.Class
@@ -97,27 +92,27 @@ func New(cfg Config) (*Client, error) {
 	}
 	switch {
 	case cfg.Token != "" && (cfg.AK != "" || cfg.SK != ""):
-		return nil, errors.New("mss: set either AK and SK or Token, not both")
+		return nil, errors.New("mss: set either Config.AK and Config.SK or Config.Token, not both")
 	case cfg.Token == "" && cfg.AK == "" && cfg.SK == "":
-		return nil, errors.New("mss: credentials required: set AK and SK, or Token")
+		return nil, errors.New("mss: credentials required: set Config.AK and Config.SK, or Config.Token")
 	case cfg.Token == "" && cfg.AK == "":
-		return nil, errors.New("mss: AK is required when SK is set")
+		return nil, errors.New("mss: Config.AK is required when Config.SK is set")
 	case cfg.Token == "" && cfg.SK == "":
-		return nil, errors.New("mss: SK is required when AK is set")
+		return nil, errors.New("mss: Config.SK is required when Config.AK is set")
 	}
 	for _, f := range []struct{ name, v string }{{"AK", cfg.AK}, {"SK", cfg.SK}, {"Token", cfg.Token}} {
-		if strings.ContainsFunc(f.v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-			return nil, fmt.Errorf("mss: %s contains blanks or control characters", f.name)
+		if err := providers.CheckSecret(f.name, f.v); err != nil {
+			return nil, fmt.Errorf("mss: %w", err)
 		}
 	}
 	if cfg.ProjectID != "" {
 		probe := providers.Target{Provider: providers.MSS, FileID: "probe", ProjectID: cfg.ProjectID}
 		if err := probe.Validate(); err != nil {
-			return nil, fmt.Errorf("mss: ProjectID: %w", err)
+			return nil, fmt.Errorf("mss: Config.ProjectID: %w", err)
 		}
 	}
 	if c.timeout < 0 {
-		return nil, errors.New("mss: Timeout must not be negative")
+		return nil, errors.New("mss: Config.Timeout must not be negative")
 	}
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
@@ -133,49 +128,23 @@ func New(cfg Config) (*Client, error) {
 			region = DefaultRegion
 		}
 		if !regionRE.MatchString(region) {
-			return nil, fmt.Errorf("mss: Region %q is not a region name like cn-north-4", region)
+			return nil, fmt.Errorf("mss: Config.Region %q is not a region name like cn-north-4", region)
 		}
 		endpoint = "https://metastudio." + region + ".myhuaweicloud.com"
 	}
-	u, err := url.Parse(endpoint)
+	u, err := providers.CheckEndpoint(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("mss: Endpoint: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("mss: Endpoint %q must be an http(s) URL with a host and no user, query or fragment", providers.RedactURL(endpoint))
+		return nil, fmt.Errorf("mss: %w", err)
 	}
 	c.base = u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/")
 	c.endpoint = c.base
 
-	for code, class := range cfg.Codes {
-		if _, err := providers.ParseClass(string(class)); err != nil {
-			return nil, fmt.Errorf("mss: Codes[%q]: %w", code, err)
-		}
+	if err := providers.CheckCodes(cfg.Codes); err != nil {
+		return nil, fmt.Errorf("mss: %w", err)
 	}
 	c.table = providers.NewTable(DefaultCodes()).Override(cfg.Codes)
-
-	if cfg.HTTPClient != nil {
-		hc := *cfg.HTTPClient
-		c.hc = &hc
-	} else {
-		c.hc = &http.Client{Transport: newTransport()}
-	}
-	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.hc = providers.HTTPClient(cfg.HTTPClient)
 	return c, nil
-}
-
-// newTransport is a pooled transport sized for many concurrent deletes against one host.
-func newTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   128,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
 }
 
 // Provider returns providers.MSS.
@@ -191,7 +160,7 @@ func (c *Client) Delete(ctx context.Context, t providers.Target) (providers.Resu
 		t.ProjectID = c.projectID
 	}
 	if err := c.check(t); err != nil {
-		return providers.Result{}, &providers.Error{Provider: providers.MSS, Class: providers.Fatal, Code: "InvalidTarget", Err: err}
+		return providers.Result{}, providers.InvalidTarget(providers.MSS, err)
 	}
 
 	ctx, cancel := providers.WithTimeout(ctx, c.timeout)
@@ -199,7 +168,7 @@ func (c *Client) Delete(ctx context.Context, t providers.Target) (providers.Resu
 	u := c.base + "/v1/" + Escape(t.ProjectID) + "/files/" + Escape(t.FileID)
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u, nil)
 	if err != nil {
-		return providers.Result{}, &providers.Error{Provider: providers.MSS, Class: providers.Fatal, Code: "InvalidTarget", Err: err}
+		return providers.Result{}, providers.InvalidTarget(providers.MSS, err)
 	}
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set(ProjectIDHeader, t.ProjectID)
@@ -227,8 +196,8 @@ func (c *Client) Delete(ctx context.Context, t providers.Target) (providers.Resu
 
 // check validates t after defaults, before any request.
 func (c *Client) check(t providers.Target) error {
-	if t.Provider != providers.MSS {
-		return &providers.FieldError{Field: "provider", Problem: fmt.Sprintf("%q is not %q", t.Provider, providers.MSS)}
+	if err := providers.CheckProvider(t, providers.MSS); err != nil {
+		return err
 	}
 	if err := t.Validate(); err != nil {
 		return err
@@ -237,113 +206,4 @@ func (c *Client) check(t providers.Target) error {
 		return &providers.FieldError{Field: "project_id", Problem: "is required (no default ProjectID configured)"}
 	}
 	return nil
-}
-
-// responseError turns a non-2xx response into a classified *providers.Error.
-func (c *Client) responseError(resp *http.Response, body []byte, readErr error) error {
-	status := resp.StatusCode
-	pe := &providers.Error{Provider: providers.MSS, HTTPStatus: status, RequestID: resp.Header.Get(RequestIDHeader)}
-	switch {
-	case readErr != nil && !providers.IsBodyTooLarge(readErr):
-		te := providers.TransportError(providers.MSS, readErr, c.sk, c.token)
-		te.HTTPStatus, te.RequestID = status, pe.RequestID
-		return te
-	case readErr != nil:
-		pe.Message, pe.Err = "unreadable error body", readErr
-	default:
-		eb, ok := parseErrorBody(body)
-		if ok {
-			pe.Code, pe.Message = eb.code, providers.Redact(eb.message, c.sk, c.token)
-			if pe.RequestID == "" {
-				pe.RequestID = eb.requestID
-			}
-		} else {
-			pe.Message = providers.Redact(describeBody(resp.Header.Get("Content-Type"), body), c.sk, c.token)
-		}
-	}
-	switch {
-	case status >= 300 && status < 400 && pe.Code == "":
-		// A redirect means the endpoint is wrong (we never follow one with a DELETE): retrying cannot help.
-		pe.Class = providers.Fatal
-		pe.Message = "endpoint redirects to " + providers.RedactURL(resp.Header.Get("Location")) + "; configure the final URL"
-	default:
-		pe.Class = c.table.Classify(status, pe.Code)
-	}
-	if pe.Class == providers.Throttled {
-		pe.RetryAfter = providers.ParseRetryAfter(resp.Header, c.now())
-	}
-	// A gateway may echo the token (it is sent with every request) in any field, not only the message.
-	pe.Code, pe.RequestID = providers.Redact(pe.Code, c.sk, c.token), providers.Redact(pe.RequestID, c.sk, c.token)
-	return pe.Bound()
-}
-
-// errorFields is an error body reduced to what we use.
-type errorFields struct {
-	code, message, requestID string
-}
-
-// parseErrorBody reads MetaStudio's {"error_code","error_msg"}, APIG's {"error_msg","error_code",
-// "request_id"}, the {"code","message"} variant and a nested {"error":{"code","message"}} (the shapes
-// the official SDK falls back through). ok is false for anything that is not a JSON object with a code
-// or a message.
-func parseErrorBody(body []byte) (errorFields, bool) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
-		return errorFields{}, false
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return errorFields{}, false
-	}
-	f := errorFields{
-		code:      firstString(m, "error_code", "code"),
-		message:   firstString(m, "error_msg", "message", "error_message"),
-		requestID: firstString(m, "request_id"),
-	}
-	if f.code == "" && f.message == "" {
-		var nested map[string]json.RawMessage
-		if raw, ok := m["error"]; ok && json.Unmarshal(raw, &nested) == nil {
-			f.code = firstString(nested, "error_code", "code")
-			f.message = firstString(nested, "error_msg", "message")
-		}
-	}
-	return f, f.code != "" || f.message != ""
-}
-
-// firstString returns the first of keys holding a JSON string (or number, kept as written).
-func firstString(m map[string]json.RawMessage, keys ...string) string {
-	for _, k := range keys {
-		raw, ok := m[k]
-		if !ok {
-			continue
-		}
-		var s string
-		if json.Unmarshal(raw, &s) == nil && s != "" {
-			return s
-		}
-		var n json.Number
-		if json.Unmarshal(raw, &n) == nil {
-			return n.String()
-		}
-	}
-	return ""
-}
-
-// describeBody summarises a body that is not a MetaStudio error (a gateway page, truncated JSON) in one
-// short printable line.
-func describeBody(contentType string, body []byte) string {
-	const max = 120
-	snippet := strings.Join(strings.FieldsFunc(string(body), func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar
-	}), " ")
-	if len(snippet) > max {
-		snippet = strings.ToValidUTF8(snippet[:max], "") + "..."
-	}
-	if contentType == "" {
-		contentType = "no content type"
-	}
-	if snippet == "" {
-		return fmt.Sprintf("empty body (%s)", contentType)
-	}
-	return fmt.Sprintf("unrecognised body (%s, %d bytes): %s", contentType, len(body), snippet)
 }

@@ -123,7 +123,7 @@ func (c *Client) DeleteBatch(ctx context.Context, ts []providers.Target) ([]prov
 		t = c.defaults(t)
 		b, err := c.check(t)
 		if err != nil {
-			items[i].Err = &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: "InvalidTarget", Err: err}
+			items[i].Err = providers.InvalidTarget(providers.SMH, err)
 			continue
 		}
 		if base == "" {

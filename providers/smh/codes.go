@@ -100,9 +100,9 @@ func parseError(table providers.Table, resp *http.Response, body []byte, readErr
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		// We never follow redirects: the access token is in the query string. An endpoint that
 		// redirects is misconfigured, so retrying cannot help.
-		e.Code, e.Class = "UnexpectedRedirect", providers.Fatal
-		e.Message = "the endpoint answered with a redirect; set Endpoint to the final URL"
-		return e.Bound()
+		re := providers.RedirectError(providers.SMH, resp.StatusCode, resp.Header.Get("Location"), secrets...)
+		re.RequestID = providers.Redact(e.RequestID, secrets...)
+		return re.Bound()
 	case readErr != nil:
 		e.Message = "unreadable error body: " + providers.Redact(readErr.Error(), secrets...)
 	default:

@@ -188,7 +188,7 @@ func (c *Client) restoreScope(t providers.Target) (restoreScope, *providers.Erro
 	}
 	base, err := c.check(t)
 	if err != nil {
-		return restoreScope{}, &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: "InvalidTarget", Err: err}
+		return restoreScope{}, providers.InvalidTarget(providers.SMH, err)
 	}
 	return restoreScope{base: base, library: t.LibraryID, space: t.SpaceID, userID: t.UserID}, nil
 }

@@ -29,7 +29,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/reaper-media/reaper/providers"
 )
@@ -95,8 +94,8 @@ type Config struct {
 	// DefaultTaskTimeout (2 min).
 	TaskTimeout time.Duration
 
-	// HTTPClient sends the requests. Default: a client of our own with MaxIdleConnsPerHost 128.
-	// Redirects are never followed (the access token rides in the query string), whichever client.
+	// HTTPClient sends the requests. Default: a client on providers.PooledTransport. Redirects are never
+	// followed (providers.NoRedirects: the access token rides in the query string), whichever client.
 	HTTPClient *http.Client
 	// Codes overrides single entries of DefaultCodes (code or "Prefix*" -> class).
 	Codes map[string]providers.Class
@@ -111,8 +110,9 @@ func (cfg Config) validate() (string, error) {
 	if endpoint == "" {
 		endpoint = DefaultEndpoint
 	}
-	if err := checkEndpoint(endpoint); err != nil {
-		errs = append(errs, err)
+	// The placeholder is not a host name; a library id that is one stands in for it.
+	if _, err := providers.CheckEndpoint(strings.ReplaceAll(endpoint, LibraryPlaceholder, "smhexample")); err != nil {
+		errs = append(errs, fmt.Errorf("smh: %w", err))
 	}
 	switch {
 	case cfg.AccessToken == "" && cfg.LibrarySecret == "":
@@ -120,9 +120,10 @@ func (cfg Config) validate() (string, error) {
 	case cfg.AccessToken != "" && cfg.LibrarySecret != "":
 		errs = append(errs, errors.New("smh: set only one of Config.AccessToken and Config.LibrarySecret"))
 	}
-	if strings.ContainsFunc(cfg.AccessToken+cfg.LibrarySecret, isSpaceOrControl) {
-		// Do not echo the value: it is a credential.
-		errs = append(errs, errors.New("smh: Config.AccessToken/Config.LibrarySecret contains blanks or control characters"))
+	for _, f := range []struct{ name, v string }{{"AccessToken", cfg.AccessToken}, {"LibrarySecret", cfg.LibrarySecret}} {
+		if err := providers.CheckSecret(f.name, f.v); err != nil {
+			errs = append(errs, fmt.Errorf("smh: %w", err))
+		}
 	}
 	if cfg.LibraryID != "" || cfg.SpaceID != "" {
 		probe := providers.Target{Provider: providers.SMH, LibraryID: cfg.LibraryID, SpaceID: cfg.SpaceID, Path: "x"}
@@ -142,34 +143,11 @@ func (cfg Config) validate() (string, error) {
 	if cfg.TaskPollInterval < 0 || cfg.TaskTimeout < 0 {
 		errs = append(errs, errors.New("smh: Config.TaskPollInterval and Config.TaskTimeout must not be negative"))
 	}
-	for code, class := range cfg.Codes {
-		if _, err := providers.ParseClass(string(class)); err != nil {
-			errs = append(errs, fmt.Errorf("smh: Config.Codes[%q]: %w", code, err))
-		}
+	if err := providers.CheckCodes(cfg.Codes); err != nil {
+		errs = append(errs, fmt.Errorf("smh: %w", err))
 	}
 	return endpoint, errors.Join(errs...)
 }
-
-// checkEndpoint accepts an absolute http(s) URL without user info, query or fragment.
-func checkEndpoint(endpoint string) error {
-	u, err := url.Parse(strings.ReplaceAll(endpoint, LibraryPlaceholder, "smhexample"))
-	if err != nil {
-		return fmt.Errorf("smh: Config.Endpoint is not a URL: %w", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("smh: Config.Endpoint must start with https:// or http://")
-	case u.Host == "":
-		return errors.New("smh: Config.Endpoint has no host")
-	case u.User != nil:
-		return errors.New("smh: Config.Endpoint must not contain user info")
-	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(endpoint, "?#"):
-		return errors.New("smh: Config.Endpoint must not contain a query or fragment")
-	}
-	return nil
-}
-
-func isSpaceOrControl(r rune) bool { return r == ' ' || unicode.IsControl(r) }
 
 // isDNSLabel reports whether id can stand in a host name: what a library id must be to use a
 // per-library domain. Anything else ("evil.com#") could move the request, token and all, to another host.
@@ -185,18 +163,6 @@ func isDNSLabel(id string) bool {
 	}
 	return true
 }
-
-// newHTTPClient is the default client: pooled for many concurrent deletes to few hosts.
-func newHTTPClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 256
-	tr.MaxIdleConnsPerHost = 128
-	tr.IdleConnTimeout = 90 * time.Second
-	return &http.Client{Transport: tr}
-}
-
-// noRedirects makes a client return a redirect response instead of following it.
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Client deletes SMH files. It is safe for concurrent use; build it with New.
 type Client struct {
@@ -249,13 +215,7 @@ func New(cfg Config) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	if cfg.HTTPClient != nil {
-		hc := *cfg.HTTPClient
-		c.http = &hc
-	} else {
-		c.http = newHTTPClient()
-	}
-	c.http.CheckRedirect = noRedirects
+	c.http = providers.HTTPClient(cfg.HTTPClient)
 	return c, nil
 }
 
@@ -274,7 +234,7 @@ func (c *Client) Delete(ctx context.Context, t providers.Target) (providers.Resu
 	}
 	base, err := c.check(t)
 	if err != nil {
-		return providers.Result{}, &providers.Error{Provider: providers.SMH, Class: providers.Fatal, Code: "InvalidTarget", Err: err}
+		return providers.Result{}, providers.InvalidTarget(providers.SMH, err)
 	}
 	var res providers.Result
 	perr := c.withToken(ctx, base, tokenKey{library: t.LibraryID, space: t.SpaceID}, func(tok string) *providers.Error {
@@ -358,8 +318,8 @@ func (c *Client) sendJSON(ctx context.Context, method, rawURL, tok string, body 
 
 // check validates a target with defaults applied and returns the endpoint to use for it.
 func (c *Client) check(t providers.Target) (string, error) {
-	if t.Provider != providers.SMH {
-		return "", &providers.FieldError{Field: "provider", Problem: "is " + quoteOrEmpty(string(t.Provider)) + ", want smh"}
+	if err := providers.CheckProvider(t, providers.SMH); err != nil {
+		return "", err
 	}
 	if err := t.Validate(); err != nil {
 		return "", err
@@ -375,13 +335,6 @@ func (c *Client) check(t providers.Target) (string, error) {
 			Problem: "must be letters, digits and '-' to address the per-library domain"}
 	}
 	return strings.ReplaceAll(c.endpoint, LibraryPlaceholder, strings.ToLower(t.LibraryID)), nil
-}
-
-func quoteOrEmpty(s string) string {
-	if s == "" {
-		return "empty"
-	}
-	return `"` + s + `"`
 }
 
 // recycledResponse is the 200 answer when the file went to the recycle bin: {"recycledItemId":1221}.

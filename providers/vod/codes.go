@@ -1,6 +1,16 @@
 package vod
 
-import "github.com/reaper-media/reaper/providers"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+
+	"github.com/reaper-media/reaper/providers"
+)
 
 // DefaultCodes is how VOD's error codes are classified: the DeleteMedia codes, the VOD product codes
 // that can plausibly answer a delete, and every API 3.0 common error code. API 3.0 sends errors in the
@@ -61,4 +71,54 @@ func DefaultCodes() map[string]providers.Class {
 		"ResponseSizeLimitExceeded": providers.Fatal,
 		"LimitExceeded*":            providers.Fatal, // quotas, not rates: they do not lift by waiting
 	}
+}
+
+// classify turns the SDK's error into a *providers.Error. A code from the service is looked up in
+// the table. The SDK's own ClientError.* codes mean either no response (transport error: retry, or
+// the context's cancellation or deadline) or a response it could not read or parse, which is
+// classified by HTTP status.
+func (c *Client) classify(ctx context.Context, ex *exchange, err error) error {
+	status, header, tooLarge := ex.result()
+	var sdkErr *tcerr.TencentCloudSDKError
+	isSDK := errors.As(err, &sdkErr)
+	if isSDK && !strings.HasPrefix(sdkErr.Code, "ClientError") {
+		pe := &providers.Error{
+			Provider:   providers.VOD,
+			HTTPStatus: status,
+			Code:       providers.Redact(sdkErr.Code, c.secrets...),
+			Message:    providers.Redact(sdkErr.Message, c.secrets...),
+			RequestID:  providers.Redact(sdkErr.RequestId, c.secrets...),
+			Class:      c.table.Classify(status, sdkErr.Code),
+		}
+		if pe.Class == providers.Throttled {
+			pe.RetryAfter = providers.ParseRetryAfter(header, time.Now())
+		}
+		return pe.Bound()
+	}
+	if loc := ex.redirectLocation(); loc != "" {
+		// A redirect means the endpoint is wrong (we never follow one): retrying cannot help.
+		return providers.RedirectError(providers.VOD, status, loc, c.secrets...)
+	}
+	if status == 0 || ctx.Err() != nil {
+		cause := err
+		if isSDK && sdkErr.Unwrap() != nil {
+			cause = sdkErr.Unwrap() // the net/http error, which wraps context.Canceled or DeadlineExceeded
+		} else if ctx.Err() != nil {
+			cause = fmt.Errorf("reading the response: %w", ctx.Err())
+		}
+		return providers.TransportError(providers.VOD, cause, c.secrets...)
+	}
+	pe := &providers.Error{Provider: providers.VOD, HTTPStatus: status, Class: c.table.Classify(status, "")}
+	if isSDK {
+		pe.Code, pe.Message = providers.Redact(sdkErr.Code, c.secrets...), providers.Snippet(providers.Redact(sdkErr.Message, c.secrets...))
+	} else {
+		pe.Message = providers.Snippet(providers.Redact(err.Error(), c.secrets...))
+	}
+	if tooLarge {
+		pe.Err = providers.ErrBodyTooLarge
+	}
+	if pe.Class == providers.Throttled {
+		pe.RetryAfter = providers.ParseRetryAfter(header, time.Now())
+	}
+	return pe.Bound()
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/reaper-media/reaper/providers"
 )
@@ -344,7 +345,7 @@ func (s *searcher) fetch(ctx context.Context, from, to time.Time, offset, limit 
 		t, err := time.Parse(time.RFC3339, mi.BasicInfo.CreateTime)
 		if err != nil {
 			return mediaPage{}, invalidResponseID(fmt.Sprintf("media %s has CreateTime %q, not ISO 8601",
-				mi.FileId, brief(mi.BasicInfo.CreateTime)), r.RequestId)
+				mi.FileId, providers.Snippet(mi.BasicInfo.CreateTime)), r.RequestId)
 		}
 		p.items = append(p.items, foundMedia{fileID: mi.FileId, created: t.UTC()})
 	}
@@ -378,3 +379,5 @@ func (s *searcher) denseError() error {
 			SearchResultLimit, strings.Join(seconds, ", "), more),
 		Err: ErrTooManyInOneSecond}
 }
+
+func notPrintable(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }

@@ -93,7 +93,8 @@ func (ex *exchange) redirectLocation() string {
 // SDK's http.Client from following redirects: the SDK owns that client (we can only set its
 // transport), and net/http follows a 3xx only when it has a Location, so the Location is taken off
 // and kept in the exchange. A signed request must never be replayed to another URL (MSS and SMH
-// refuse redirects the same way, through CheckRedirect).
+// refuse redirects the same way, through providers.NoRedirects; all three report one with
+// providers.RedirectError).
 type recordingTransport struct{ next http.RoundTripper }
 
 func (t recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -162,13 +163,4 @@ func (b *decodedBody) Close() error { return b.raw.Close() }
 // decompression, base.
 func newTransport(base http.RoundTripper) http.RoundTripper {
 	return recordingTransport{next: providers.CappedTransport(decodingTransport{next: base})}
-}
-
-// defaultTransport is the pooled transport used when Config.HTTPClient is nil: deletes run from many
-// workers against one host, so keep plenty of idle connections to it.
-func defaultTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 128
-	return t
 }

@@ -15,15 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
-	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 
@@ -61,7 +57,7 @@ type Config struct {
 	SubAppID uint64
 	// Timeout bounds each request, connection included (default 30s).
 	Timeout time.Duration
-	// HTTPClient supplies the transport (nil: a pooled transport of our own). Only its Transport is used,
+	// HTTPClient supplies the transport (nil: providers.PooledTransport). Only its Transport is used,
 	// wrapped with the 1 MiB body cap; the SDK owns the http.Client itself, and Timeout above applies.
 	HTTPClient *http.Client
 	// Codes overrides DefaultCodes per code (or "Prefix*").
@@ -89,28 +85,27 @@ func New(cfg Config) (*Client, error) {
 	}
 	switch {
 	case cfg.SecretID == "":
-		return nil, errors.New("vod: config: SecretID is required")
-	case strings.ContainsFunc(cfg.SecretID, notPrintable):
-		return nil, errors.New("vod: config: SecretID must not contain blanks or control characters")
+		return nil, errors.New("vod: Config.SecretID is required")
 	case cfg.SecretKey == "":
-		return nil, errors.New("vod: config: SecretKey is required")
-	case strings.ContainsFunc(cfg.SecretKey, notPrintable):
-		return nil, errors.New("vod: config: SecretKey must not contain blanks or control characters")
+		return nil, errors.New("vod: Config.SecretKey is required")
 	case cfg.Region != "" && !regionPattern.MatchString(cfg.Region):
-		return nil, fmt.Errorf("vod: config: Region %q is not a region such as ap-guangzhou", cfg.Region)
+		return nil, fmt.Errorf("vod: Config.Region %q is not a region such as ap-guangzhou", cfg.Region)
 	case cfg.Timeout < 0:
-		return nil, fmt.Errorf("vod: config: Timeout %v is negative", cfg.Timeout)
+		return nil, errors.New("vod: Config.Timeout must not be negative")
 	}
-	for code, class := range cfg.Codes {
-		if _, err := providers.ParseClass(string(class)); err != nil {
-			return nil, fmt.Errorf("vod: config: Codes[%q]: %w", code, err)
+	for _, f := range []struct{ name, v string }{{"SecretID", cfg.SecretID}, {"SecretKey", cfg.SecretKey}} {
+		if err := providers.CheckSecret(f.name, f.v); err != nil {
+			return nil, fmt.Errorf("vod: %w", err)
 		}
+	}
+	if err := providers.CheckCodes(cfg.Codes); err != nil {
+		return nil, fmt.Errorf("vod: %w", err)
 	}
 	timeout := cfg.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	var base http.RoundTripper = defaultTransport()
+	var base http.RoundTripper = providers.PooledTransport()
 	if cfg.HTTPClient != nil {
 		base = cfg.HTTPClient.Transport
 		if base == nil {
@@ -143,8 +138,6 @@ func New(cfg Config) (*Client, error) {
 	}, nil
 }
 
-func notPrintable(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
-
 // parseEndpoint turns Config.Endpoint into the SDK's host and scheme ("HTTPS" or "HTTP").
 func parseEndpoint(ep string) (host, scheme string, err error) {
 	if ep == "" {
@@ -153,18 +146,13 @@ func parseEndpoint(ep string) (host, scheme string, err error) {
 	if !strings.Contains(ep, "://") {
 		ep = "https://" + ep
 	}
-	u, err := url.Parse(ep)
+	u, err := providers.CheckEndpoint(ep)
 	if err != nil {
-		return "", "", fmt.Errorf("vod: config: Endpoint %q is not a host or URL", ep)
+		return "", "", fmt.Errorf("vod: %w", err)
 	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", "", fmt.Errorf("vod: config: Endpoint scheme %q must be http or https", u.Scheme)
-	case u.Host == "":
-		return "", "", fmt.Errorf("vod: config: Endpoint %q has no host", ep)
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/"):
+	if u.Path != "" && u.Path != "/" {
 		// API 3.0 lives at "/" and the signature covers "/" only.
-		return "", "", fmt.Errorf("vod: config: Endpoint %q must be a bare host, without path, query or user", ep)
+		return "", "", errors.New("vod: Config.Endpoint must be a bare host, without a path")
 	}
 	return u.Host, strings.ToUpper(u.Scheme), nil
 }
@@ -180,8 +168,7 @@ func (c *Client) Delete(ctx context.Context, t providers.Target) (providers.Resu
 		t.SubAppID = c.subAppID
 	}
 	if err := validate(t); err != nil {
-		return providers.Result{}, &providers.Error{Provider: providers.VOD, Class: providers.Fatal,
-			Code: "InvalidTarget", Message: err.Error()}
+		return providers.Result{}, providers.InvalidTarget(providers.VOD, err)
 	}
 
 	body, err := c.send(ctx, actionDelete, actionParameters(t))
@@ -234,8 +221,8 @@ func (r *rawResponse) UnmarshalJSON(b []byte) error {
 }
 
 func validate(t providers.Target) error {
-	if t.Provider != providers.VOD {
-		return fmt.Errorf("provider %q is not %s", t.Provider, providers.VOD)
+	if err := providers.CheckProvider(t, providers.VOD); err != nil {
+		return err
 	}
 	return t.Validate()
 }
@@ -255,70 +242,4 @@ func actionParameters(t providers.Target) map[string]any {
 		p["DeleteParts"] = parts
 	}
 	return p
-}
-
-// classify turns the SDK's error into a *providers.Error. A code from the service is looked up in
-// the table. The SDK's own ClientError.* codes mean either no response (transport error: retry, or
-// the context's cancellation or deadline) or a response it could not read or parse, which is
-// classified by HTTP status.
-func (c *Client) classify(ctx context.Context, ex *exchange, err error) error {
-	status, header, tooLarge := ex.result()
-	var sdkErr *tcerr.TencentCloudSDKError
-	isSDK := errors.As(err, &sdkErr)
-	if isSDK && !strings.HasPrefix(sdkErr.Code, "ClientError") {
-		pe := &providers.Error{
-			Provider:   providers.VOD,
-			HTTPStatus: status,
-			Code:       providers.Redact(sdkErr.Code, c.secrets...),
-			Message:    providers.Redact(sdkErr.Message, c.secrets...),
-			RequestID:  providers.Redact(sdkErr.RequestId, c.secrets...),
-			Class:      c.table.Classify(status, sdkErr.Code),
-		}
-		if pe.Class == providers.Throttled {
-			pe.RetryAfter = providers.ParseRetryAfter(header, time.Now())
-		}
-		return pe.Bound()
-	}
-	if loc := ex.redirectLocation(); loc != "" {
-		// A redirect means the endpoint is wrong (we never follow one): retrying cannot help.
-		return &providers.Error{Provider: providers.VOD, HTTPStatus: status, Class: providers.Fatal, Code: "UnexpectedRedirect",
-			Message: "endpoint redirects to " + providers.Redact(providers.RedactURL(loc), c.secrets...) + "; configure the final host"}
-	}
-	if status == 0 || ctx.Err() != nil {
-		cause := err
-		if isSDK && sdkErr.Unwrap() != nil {
-			cause = sdkErr.Unwrap() // the net/http error, which wraps context.Canceled or DeadlineExceeded
-		} else if ctx.Err() != nil {
-			cause = fmt.Errorf("reading the response: %w", ctx.Err())
-		}
-		return providers.TransportError(providers.VOD, cause, c.secrets...)
-	}
-	pe := &providers.Error{Provider: providers.VOD, HTTPStatus: status, Class: c.table.Classify(status, "")}
-	if isSDK {
-		pe.Code, pe.Message = providers.Redact(sdkErr.Code, c.secrets...), brief(providers.Redact(sdkErr.Message, c.secrets...))
-	} else {
-		pe.Message = brief(providers.Redact(err.Error(), c.secrets...))
-	}
-	if tooLarge {
-		pe.Err = providers.ErrBodyTooLarge
-	}
-	if pe.Class == providers.Throttled {
-		pe.RetryAfter = providers.ParseRetryAfter(header, time.Now())
-	}
-	return pe.Bound()
-}
-
-// brief shortens the SDK's parse-failure messages, which quote the whole response body, to one line
-// of at most 300 bytes.
-func brief(s string) string {
-	const max = 300
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
