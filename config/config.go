@@ -37,7 +37,7 @@ type Config struct {
 	Enqueue   Enqueue   `yaml:"enqueue"`
 	Providers Providers `yaml:"providers"`
 	Scheduler Scheduler `yaml:"scheduler"`
-	Admin     Admin     `yaml:"admin"`
+	Admin     OpsServer `yaml:"admin"`
 	API       API       `yaml:"api"`
 }
 
@@ -195,9 +195,9 @@ type PolicySMH struct {
 	Recursive bool     `yaml:"recursive"`
 }
 
-// Admin is the admin HTTP server of `worker`, `scheduler` and `serve`: /healthz, /readyz, /metrics
+// OpsServer is the operations HTTP server of `worker`, `scheduler` and `serve`: /healthz, /readyz, /metrics
 // and the asynq dashboard under /monitor/.
-type Admin struct {
+type OpsServer struct {
 	// Listen is the address (default 127.0.0.1:9090, loopback only); ":9090" serves every interface,
 	// empty turns the admin server off. Env REAPER_ADMIN_LISTEN.
 	Listen string `yaml:"listen"`
@@ -293,7 +293,7 @@ func Default() Config {
 			Overnight: Overnight{Nights: 0, Start: "01:00", End: "05:00", TimeZone: "UTC"}},
 		Scheduler: Scheduler{LeaseTTL: 15 * time.Second, Tick: time.Second, MaxCatchUp: 24 * time.Hour, ReconcileInterval: time.Minute},
 		API:       API{Listen: ":8080", MaxBodyBytes: 64 << 20},
-		Admin:     Admin{Listen: "127.0.0.1:9090"},
+		Admin:     OpsServer{Listen: "127.0.0.1:9090"},
 		Breaker: Breaker{
 			ConsecutiveFailures: 5, FailureRatio: 0.5, MinRequests: 20,
 			Interval: time.Minute, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1,

@@ -30,7 +30,7 @@ func runScheduler(ctx context.Context, e *env, args []string) error {
 	}
 	// /healthz, /readyz and /metrics; readiness does not depend on leading: a standby replica is
 	// healthy and ready to take over.
-	_, stopAdmin, err := startAdmin(ctx, p.Config, p, log, nil)
+	_, stopAdmin, err := startOps(ctx, p.Config, p, log, nil)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
-	_, stopAdmin, err := startAdmin(ctx, cfg, p, log, nil)
+	_, stopAdmin, err := startOps(ctx, cfg, p, log, nil)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer closeFn()
-	m, stopAdmin, err := startAdmin(ctx, p.Config, p, log, nil)
+	m, stopAdmin, err := startOps(ctx, p.Config, p, log, nil)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// AdminOptions configures NewAdmin.
-type AdminOptions struct {
+// OpsOptions configures NewOps.
+type OpsOptions struct {
 	// Ready reports whether the process can do its work (Redis answers, providers are configured);
 	// nil means always ready. It gets a context bounded by ReadyTimeout. Its error goes to the log
 	// only; /readyz shows the Reason of a *NotReady and a generic reason otherwise, so a probe never
@@ -30,28 +30,28 @@ type AdminOptions struct {
 	Logger *slog.Logger
 }
 
-// Admin is the admin endpoints every long-running reaper process serves on admin.listen: /healthz,
+// Ops is the operations endpoints every long-running reaper process serves on admin.listen: /healthz,
 // /readyz, /metrics (no token: for kubelets and Prometheus) and the dashboard (operators only).
-type Admin struct {
-	o    AdminOptions
+type Ops struct {
+	o    OpsOptions
 	gate *operatorGate
 }
 
-// NewAdmin builds the admin endpoints.
-func NewAdmin(o AdminOptions) *Admin {
+// NewOps builds the operations endpoints.
+func NewOps(o OpsOptions) *Ops {
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Admin{o: o, gate: newOperatorGate(o.Operators)}
+	return &Ops{o: o, gate: newOperatorGate(o.Operators)}
 }
 
 // MonitorServed reports whether the dashboard is served: a Monitor and at least one operator credential.
-func (a *Admin) MonitorServed() bool { return a.o.Monitor != nil && a.gate != nil }
+func (a *Ops) MonitorServed() bool { return a.o.Monitor != nil && a.gate != nil }
 
-func (a *Admin) routes() []route {
+func (a *Ops) routes() []route {
 	rs := []route{
 		{"GET /healthz", false, Healthz},
 		{"GET /readyz", false, a.readyz},
@@ -66,14 +66,14 @@ func (a *Admin) routes() []route {
 }
 
 // Register adds the admin routes to mux.
-func (a *Admin) Register(mux *http.ServeMux) {
+func (a *Ops) Register(mux *http.ServeMux) {
 	for _, r := range a.routes() {
 		mux.Handle(r.pattern, r.handler)
 	}
 }
 
 // Patterns lists the ServeMux patterns Register adds.
-func (a *Admin) Patterns() []string { return patterns(a.routes()) }
+func (a *Ops) Patterns() []string { return patterns(a.routes()) }
 
 // Healthz answers 200 while the process runs: a liveness probe restarts a process that stops
 // answering. It says nothing else, so any port may serve it.
@@ -109,7 +109,7 @@ func (e *NotReady) Unwrap() error { return e.Err }
 
 // readyz answers 200 when Ready passes and 503 with the reason otherwise, so a readiness probe takes
 // a process that lost Redis out of service without restarting it.
-func (a *Admin) readyz(w http.ResponseWriter, r *http.Request) {
+func (a *Ops) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), a.o.ReadyTimeout)
 	defer cancel()
 	if a.o.Ready != nil {

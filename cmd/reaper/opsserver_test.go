@@ -144,7 +144,7 @@ func TestAdminServer(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 
 	addrCh := logs.addr("admin listening")
-	m, stop, err := startAdmin(context.Background(), cfg, p, log, nil)
+	m, stop, err := startOps(context.Background(), cfg, p, log, nil)
 	require.NoError(t, err)
 	t.Cleanup(stop)
 	base := waitAddr(t, addrCh)
@@ -297,7 +297,7 @@ func startAdminFor(t *testing.T, cfg *config.Config, rdb redis.UniversalClient) 
 	cfg.Admin.Listen = "127.0.0.1:0"
 	logs := newLogWatch()
 	addrCh := logs.addr("admin listening")
-	_, stop, err := startAdmin(context.Background(), cfg, newApp(cfg, rdb), slog.New(slog.NewJSONHandler(logs, nil)), nil)
+	_, stop, err := startOps(context.Background(), cfg, newApp(cfg, rdb), slog.New(slog.NewJSONHandler(logs, nil)), nil)
 	require.NoError(t, err)
 	t.Cleanup(stop)
 	return waitAddr(t, addrCh), logs
@@ -447,14 +447,14 @@ func TestAdminOff(t *testing.T) {
 	require.NoError(t, err)
 	cfg.Admin.Listen = ""
 	logs := newLogWatch()
-	m, stop, err := startAdmin(context.Background(), cfg, newApp(cfg, r.Client()), slog.New(slog.NewJSONHandler(logs, nil)), nil)
+	m, stop, err := startOps(context.Background(), cfg, newApp(cfg, r.Client()), slog.New(slog.NewJSONHandler(logs, nil)), nil)
 	require.NoError(t, err)
 	require.NotNil(t, m, "metrics work without a server")
 	stop()
 	assert.NotContains(t, logs.String(), "admin listening")
 
 	cfg.Admin.Listen = "127.0.0.1:-1"
-	_, _, err = startAdmin(context.Background(), cfg, newApp(cfg, r.Client()), slog.New(slog.DiscardHandler), nil)
+	_, _, err = startOps(context.Background(), cfg, newApp(cfg, r.Client()), slog.New(slog.DiscardHandler), nil)
 	require.ErrorContains(t, err, "admin.listen")
 }
 
@@ -471,7 +471,7 @@ func TestAdminExtraReadiness(t *testing.T) {
 	addrCh := logs.addr("admin listening")
 	var mu sync.Mutex
 	problem := fmt.Errorf("lease store unreachable")
-	_, stop, err := startAdmin(context.Background(), cfg, newApp(cfg, r.Client()), slog.New(slog.NewJSONHandler(logs, nil)),
+	_, stop, err := startOps(context.Background(), cfg, newApp(cfg, r.Client()), slog.New(slog.NewJSONHandler(logs, nil)),
 		func(context.Context) error { mu.Lock(); defer mu.Unlock(); return problem })
 	require.NoError(t, err)
 	t.Cleanup(stop)

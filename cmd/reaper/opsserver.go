@@ -24,7 +24,7 @@ import (
 // below the 30s a kubelet or systemd waits by default, so the process still exits on its own.
 const httpShutdownTimeout = 20 * time.Second
 
-// startAdmin serves the admin endpoints of `worker`, `scheduler` and `serve` on admin.listen
+// startOps serves the admin endpoints of `worker`, `scheduler` and `serve` on admin.listen
 // (default 127.0.0.1:9090): /healthz, /readyz (Redis answers PING, a provider is enabled, and
 // ready(ctx) passes when it is not nil; a warning when Redis may evict keys), /metrics and, for
 // operators only, the asynq dashboard (read-only) under /monitor/. The dashboard shows every queued
@@ -37,13 +37,13 @@ const httpShutdownTimeout = 20 * time.Second
 // empty nothing is served, but the metrics still work and stop does nothing. It fails only when the
 // address cannot be listened on. ctx bounds the listen call, not the server's life.
 //
-//	m, stopAdmin, err := startAdmin(ctx, p.Config, p, log, nil)
+//	m, stopAdmin, err := startOps(ctx, p.Config, p, log, nil)
 //	if err != nil {
 //		return err
 //	}
 //	defer stopAdmin()
 //	w, err := newWorker(p, log, m)
-func startAdmin(ctx context.Context, cfg *config.Config, p *app, log *slog.Logger, ready func(context.Context) error) (*metrics.Metrics, func(), error) {
+func startOps(ctx context.Context, cfg *config.Config, p *app, log *slog.Logger, ready func(context.Context) error) (*metrics.Metrics, func(), error) {
 	m := newMetrics(p)
 	if cfg.Admin.Listen == "" {
 		return m, func() {}, nil
@@ -53,7 +53,7 @@ func startAdmin(ctx context.Context, cfg *config.Config, p *app, log *slog.Logge
 		return nil, nil, fmt.Errorf("admin.listen: %w", err)
 	}
 	eviction := &evictionCheck{rdb: p.Redis, log: log}
-	o := httpapi.AdminOptions{Ready: readiness(p, ready), Warnings: eviction.warnings, Metrics: m.Handler(), Logger: log,
+	o := httpapi.OpsOptions{Ready: readiness(p, ready), Warnings: eviction.warnings, Metrics: m.Handler(), Logger: log,
 		Operators: httpapi.Operators{Tokens: cfg.API.Tokens, User: cfg.Admin.User, Password: cfg.Admin.Password}}
 	var monitor *asynqmon.HTTPHandler
 	if opt, err := redis.ParseURL(cfg.Redis.URL); err == nil && (len(cfg.API.Tokens) > 0 || cfg.Admin.Password != "") {
@@ -62,7 +62,7 @@ func startAdmin(ctx context.Context, cfg *config.Config, p *app, log *slog.Logge
 		monitor = asynqmon.New(asynqmon.Options{RootPath: "/monitor", RedisConnOpt: redisConnOpt{opt}, ReadOnly: true})
 		o.Monitor = monitor
 	}
-	admin := httpapi.NewAdmin(o)
+	admin := httpapi.NewOps(o)
 	mux := http.NewServeMux()
 	admin.Register(mux)
 	srv := newHTTPServer(mux, log)
