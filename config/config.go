@@ -25,6 +25,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/reaper-media/reaper/providers"
+	"github.com/reaper-media/reaper/providers/mss"
+	"github.com/reaper-media/reaper/providers/smh"
+	"github.com/reaper-media/reaper/providers/vod"
 )
 
 // Config is the whole configuration.
@@ -302,11 +305,12 @@ func Default() Config {
 		Enqueue:  Enqueue{ConfirmAbove: 100_000, Parallel: 32},
 		Providers: Providers{
 			// MSS DeleteFile: 10/s per tenant in CN North-Beijing4 (5/s elsewhere).
-			MSS: MSS{Common: Common{RateLimit: 10, Timeout: 30 * time.Second}, Region: "cn-north-4"},
+			// Region, space and endpoint defaults are the provider packages' own: named there once.
+			MSS: MSS{Common: Common{RateLimit: 10, Timeout: 30 * time.Second}, Region: mss.DefaultRegion},
 			// SMH publishes no business-API limit; 50/s is a conservative default.
-			SMH: SMH{Common: Common{RateLimit: 50, Timeout: 30 * time.Second}, SpaceID: "-"},
+			SMH: SMH{Common: Common{RateLimit: 50, Timeout: 30 * time.Second}, SpaceID: smh.SingleTenantSpace},
 			// VOD DeleteMedia: at most 100 requests per second.
-			VOD: VOD{Common: Common{RateLimit: 100, Timeout: 30 * time.Second, Endpoint: "vod.tencentcloudapi.com"}},
+			VOD: VOD{Common: Common{RateLimit: 100, Timeout: 30 * time.Second, Endpoint: vod.DefaultEndpoint}},
 		},
 	}
 }
