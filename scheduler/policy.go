@@ -11,8 +11,10 @@ type RetentionPolicy struct {
 	// Schedule is a cron expression (5 fields: minute hour day month weekday) or a descriptor
 	// (@daily, @every 10m) read in TimeZone.
 	Schedule string
-	// TimeZone names the zone Schedule is read in ("" is UTC).
+	// TimeZone names the zone Schedule is read in ("" is UTC), as configured; Location is that zone
+	// (nil: UTC).
 	TimeZone string
+	Location *time.Location
 	Provider string
 	// Source is how targets are selected: "search" (VOD SearchMedia), "list" (SMH directory listing)
 	// or "index" (the retention index producers register into).
@@ -45,14 +47,10 @@ type SMHSelection struct {
 	Recursive bool
 }
 
-// location is the policy's time zone (UTC when unset or unknown; the wiring has validated it).
+// location is the policy's time zone (UTC when unset).
 func (p RetentionPolicy) location() *time.Location {
-	if p.TimeZone == "" {
+	if p.Location == nil {
 		return time.UTC
 	}
-	loc, err := time.LoadLocation(p.TimeZone)
-	if err != nil {
-		return time.UTC
-	}
-	return loc
+	return p.Location
 }

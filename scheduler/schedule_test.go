@@ -40,7 +40,13 @@ func TestScheduleFireTimes(t *testing.T) {
 			[]string{"2026-11-21T16:00:00Z"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := scheduler.NewSchedule(scheduler.RetentionPolicy{Name: "p", Schedule: tc.spec, TimeZone: tc.tz})
+			loc := time.UTC
+			if tc.tz != "" {
+				var err error
+				loc, err = time.LoadLocation(tc.tz)
+				require.NoError(t, err)
+			}
+			s, err := scheduler.NewSchedule(scheduler.RetentionPolicy{Name: "p", Schedule: tc.spec, TimeZone: tc.tz, Location: loc})
 			require.NoError(t, err)
 			got := at(tc.after)
 			for _, w := range tc.want {

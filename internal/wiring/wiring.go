@@ -67,7 +67,7 @@ func SchedulerOptions(cfg *config.Config, p *jobs.Pipeline, withSources bool) (s
 	o := scheduler.Options{LeaseTTL: sc.LeaseTTL, Tick: sc.Tick, MaxCatchUp: sc.MaxCatchUp, ReconcileInterval: sc.ReconcileInterval}
 	for _, pol := range sc.Policies {
 		o.Policies = append(o.Policies, scheduler.RetentionPolicy{Name: pol.Name, Schedule: pol.Schedule,
-			TimeZone: pol.TimeZone, Provider: pol.Provider, Source: pol.SourceOrDefault(), MinAge: pol.MinAge,
+			TimeZone: pol.TimeZone, Location: pol.Location(), Provider: pol.Provider, Source: pol.SourceOrDefault(), MinAge: pol.MinAge,
 			MaxDeletions: pol.MaxDeletions, DryRun: pol.DryRun, Permanent: pol.Permanent,
 			VOD: scheduler.VODSelection{SubAppID: pol.VOD.SubAppID, ClassIDs: pol.VOD.ClassIDs, Categories: pol.VOD.Categories,
 				SourceTypes: pol.VOD.SourceTypes, StorageRegions: pol.VOD.StorageRegions},
