@@ -192,15 +192,14 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 	}
 
 	start := time.Now()
-	res, err := lane.Breaker.Execute(func() (providers.Result, error) { return lane.Deleter.Delete(ctx, t) })
+	// The call is not cancelled with the task: asynq cancels a handler it stops waiting for (shutdown,
+	// task timeout), and a delete aborted in flight may still have happened at the provider, leaving
+	// nothing to record but a re-run's already_gone. The client's own timeout bounds the call.
+	callCtx := context.WithoutCancel(ctx)
+	res, err := lane.Breaker.Execute(func() (providers.Result, error) { return lane.Deleter.Delete(callCtx, t) })
 	if breaker.IsRefusal(err) {
 		// Open, or half-open with its probe already out: come back when a probe may be allowed.
 		return &rescheduleError{After: h.policy.spread(max(lane.Breaker.OpenFor(), time.Second)), Reason: "breaker open"}
-	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		// Shutdown or a cancel from asynq: this run says nothing about the provider or the task, and
-		// costs no budget. asynq puts the task back.
-		return err
 	}
 	class := providers.ClassOf(err)
 	pe, _ := providers.AsError(err)

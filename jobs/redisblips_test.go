@@ -88,3 +88,25 @@ func TestRedisStallLongerThanTheLeaseLosesNothing(t *testing.T) {
 		assert.LessOrEqual(t, calls-r.Attempts, 1, "%s: calls not counted", tg)
 	}
 }
+
+// A worker shut down while a delete is in flight (asynq stops waiting after worker.shutdown_timeout
+// and cancels the handler) still records what the provider did: the call is not aborted, and Shutdown
+// returns only once the handler has recorded, so the caller may close Redis after it.
+func TestShutdownRecordsTheDeleteInFlight(t *testing.T) {
+	l := startLive(t, func(c *config.Config) { c.Worker.ShutdownTimeout = 100 * time.Millisecond })
+	l.stack.Faults(providers.MSS).SetLatency(2*time.Second, 0)
+	tg := l.stack.Targets(1, 0)[0]
+	w := l.startWorker(t)
+	batch := l.submit(t, tg)
+	require.Eventually(t, func() bool { return l.stack.MSS.Calls(tg) == 1 }, 10*time.Second, 5*time.Millisecond)
+	w.Shutdown()
+	require.NoError(t, l.p.Redis.Close(), "the caller closes Redis once Shutdown returns")
+
+	store := jobs.NewStore(l.redis.Client(), jobs.StoreOptions{})
+	r, ok, err := store.Record(context.Background(), batch, tg.Key())
+	require.NoError(t, err)
+	require.True(t, ok, "the answer the provider gave was recorded before Shutdown returned")
+	assert.Equal(t, jobs.Deleted, r.Outcome)
+	assert.Equal(t, 1, r.Attempts)
+	assert.False(t, l.stack.MSS.Exists(tg))
+}
