@@ -22,17 +22,16 @@ const (
 	VOD Name = "vod" // Tencent Cloud VOD, DeleteMedia
 )
 
-// Names lists every provider in a stable order, for loops that must cover them all.
-var Names = []Name{MSS, SMH, VOD}
+// Names lists every registered provider in the order of registration (MSS, SMH, VOD), for loops that
+// must cover them all. Register appends to it; nothing else may change it.
+var Names []Name
 
-// ParseName accepts a provider name as written in manifests and config.
+// ParseName accepts a registered provider name as written in manifests and config.
 func ParseName(s string) (Name, error) {
-	for _, n := range Names {
-		if string(n) == s {
-			return n, nil
-		}
+	if _, ok := Lookup(Name(s)); ok {
+		return Name(s), nil
 	}
-	return "", fmt.Errorf("unknown provider %q (want mss, smh or vod)", s)
+	return "", fmt.Errorf("unknown provider %q (want %s)", s, wantNames())
 }
 
 // Deleter deletes one target at one provider. Implementations are safe for concurrent use.

@@ -1,11 +1,8 @@
 package providers
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -61,63 +58,17 @@ func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)}
 }
 
-// Validate checks that the target is complete and well-formed for its provider, without any I/O. Fields
-// that config may default (project_id, library_id, space_id, sub_app_id) are not required here; clients
-// fill them from their config and fail with a FieldError if still missing.
+// Validate checks that the target is complete and well-formed for its provider, without any I/O: the
+// provider's own checks (its Spec's Validate), then that no field of another provider is set. Fields
+// that config may default (project_id, library_id, space_id, sub_app_id) are not required here;
+// clients fill them from their config and fail with a FieldError if still missing.
 func (t Target) Validate() error {
-	if _, err := ParseName(string(t.Provider)); err != nil {
+	spec, ok := Lookup(t.Provider)
+	if !ok {
+		_, err := ParseName(string(t.Provider))
 		return fieldErr("provider", "%s", strings.TrimPrefix(err.Error(), "unknown provider "))
 	}
-	var errs []error
-	foreign := func(field string, set bool) {
-		if set {
-			errs = append(errs, fieldErr(field, "not used by provider %s", t.Provider))
-		}
-	}
-	switch t.Provider {
-	case MSS:
-		errs = append(errs, checkID("file_id", t.FileID, true), checkID("project_id", t.ProjectID, false))
-		if !utf8.ValidString(t.AppUserID) || strings.ContainsFunc(t.AppUserID, func(r rune) bool { return unicode.Is(unicode.Han, r) || unicode.IsControl(r) }) {
-			errs = append(errs, fieldErr("app_user_id", "must not contain Chinese or control characters"))
-		}
-		foreign("library_id", t.LibraryID != "")
-		foreign("space_id", t.SpaceID != "")
-		foreign("path", t.Path != "")
-		foreign("permanent", t.Permanent)
-		foreign("user_id", t.UserID != "")
-		foreign("sub_app_id", t.SubAppID != 0)
-		foreign("delete_parts", len(t.DeleteParts) > 0)
-	case SMH:
-		errs = append(errs, checkID("library_id", t.LibraryID, false), checkID("space_id", t.SpaceID, false),
-			CheckPath(t.Path))
-		if !utf8.ValidString(t.UserID) || strings.ContainsFunc(t.UserID, unicode.IsControl) {
-			errs = append(errs, fieldErr("user_id", "must be valid UTF-8 without control characters"))
-		}
-		foreign("file_id", t.FileID != "")
-		foreign("project_id", t.ProjectID != "")
-		foreign("app_user_id", t.AppUserID != "")
-		foreign("sub_app_id", t.SubAppID != 0)
-		foreign("delete_parts", len(t.DeleteParts) > 0)
-	case VOD:
-		errs = append(errs, checkID("file_id", t.FileID, true))
-		for i, p := range t.DeleteParts {
-			if !slices.Contains(VODPartTypes, p.Type) {
-				errs = append(errs, fieldErr(fmt.Sprintf("delete_parts[%d].type", i),
-					"%q is not one of %s", p.Type, strings.Join(VODPartTypes, ", ")))
-			}
-			if p.Definition < 0 {
-				errs = append(errs, fieldErr(fmt.Sprintf("delete_parts[%d].definition", i), "must be 0 (all) or a positive template id"))
-			}
-		}
-		foreign("project_id", t.ProjectID != "")
-		foreign("app_user_id", t.AppUserID != "")
-		foreign("library_id", t.LibraryID != "")
-		foreign("space_id", t.SpaceID != "")
-		foreign("path", t.Path != "")
-		foreign("permanent", t.Permanent)
-		foreign("user_id", t.UserID != "")
-	}
-	return errors.Join(errs...)
+	return spec.validate(t)
 }
 
 // CheckProvider is the first check of a client's Delete: t must be addressed to want, the client's
@@ -192,24 +143,10 @@ func EscapePath(p string) string {
 
 // Key is the target's identity: two targets with the same key delete the same thing. It is what the
 // pipeline deduplicates on, so it is stable across releases. Apply config defaults before calling it.
+// Each provider's Spec says what identifies its targets; an unknown provider's key is "<name>/?".
 func (t Target) Key() string {
-	esc := url.PathEscape
-	switch t.Provider {
-	case MSS:
-		return "mss/" + esc(t.ProjectID) + "/" + esc(t.FileID)
-	case SMH:
-		return "smh/" + esc(t.LibraryID) + "/" + esc(t.SpaceID) + "/" + EscapePath(t.Path)
-	case VOD:
-		k := "vod/" + strconv.FormatUint(t.SubAppID, 10) + "/" + esc(t.FileID)
-		if len(t.DeleteParts) > 0 {
-			parts := make([]string, len(t.DeleteParts))
-			for i, p := range t.DeleteParts {
-				parts[i] = p.Type + ":" + strconv.FormatInt(p.Definition, 10)
-			}
-			sort.Strings(parts)
-			k += "?" + strings.Join(parts, ",")
-		}
-		return k
+	if spec, ok := Lookup(t.Provider); ok {
+		return spec.Key(t)
 	}
 	return string(t.Provider) + "/?"
 }

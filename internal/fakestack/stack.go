@@ -139,16 +139,18 @@ func (s *Stack) Close() {
 	}
 }
 
-// Fake returns provider n's fake.
+// Fake returns provider n's fake. It panics for a provider the stack has no fake of: quietly handing
+// over another provider's fake would send a test's requests to the wrong service.
 func (s *Stack) Fake(n providers.Name) faults.Fake {
 	switch n {
 	case providers.MSS:
 		return s.MSS
 	case providers.SMH:
 		return s.SMH
-	default:
+	case providers.VOD:
 		return s.VOD
 	}
+	panic(fmt.Sprintf("fakestack: no fake for provider %q", n))
 }
 
 // Faults returns provider n's fault injector.
