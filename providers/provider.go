@@ -5,6 +5,13 @@
 //
 // Providers know nothing of queues or Redis. An error is classified once, here in the provider layer,
 // and decided on once, in jobs.
+//
+// Each provider is described once by a Spec (spec.go; the three reaper ships with are registered in
+// services.go): its fields, their checks and its targets' identity, so Target.Validate, Target.Key and
+// ParseName never branch on a provider's name. What the three clients share lives here once too: the
+// checks of their Config (config.go: CheckEndpoint, CheckSecret, CheckCodes), their HTTP plumbing
+// (transport.go: PooledTransport, NoRedirects, HTTPClient, RedirectError; http.go: the body cap,
+// Retry-After) and their error text (errors.go: Cut, Snippet, InvalidTarget, TransportError).
 package providers
 
 import (
