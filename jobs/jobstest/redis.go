@@ -20,24 +20,31 @@ type Redis struct {
 	port int
 	cmd  *exec.Cmd
 	t    testing.TB
-	aof  bool
+	aof  string // appendfsync policy; "" turns the append-only file off
 }
 
 // StartRedis starts redis-server on a free 127.0.0.1 port with persistence off and stops it when the
 // test ends. It fails the test when redis-server is not installed: the README's test command installs it.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
-	return startRedis(t, false)
+	return startRedis(t, "")
 }
 
 // StartRedisAOF starts redis-server with the append-only file on and fsync on every write, as a
 // production Redis should run: Restart then brings back everything written before the kill.
 func StartRedisAOF(t testing.TB) *Redis {
 	t.Helper()
-	return startRedis(t, true)
+	return startRedis(t, "always")
 }
 
-func startRedis(t testing.TB, aof bool) *Redis {
+// StartRedisAOFEverySec starts redis-server with the append-only file fsynced once a second, Redis's
+// default and what most deployments run: a crash of the host can lose the last second of writes.
+func StartRedisAOFEverySec(t testing.TB) *Redis {
+	t.Helper()
+	return startRedis(t, "everysec")
+}
+
+func startRedis(t testing.TB, aof string) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -54,8 +61,8 @@ func startRedis(t testing.TB, aof bool) *Redis {
 func (r *Redis) start(bin string) {
 	r.t.Helper()
 	persistence := []string{"--appendonly", "no"}
-	if r.aof {
-		persistence = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	if r.aof != "" {
+		persistence = []string{"--appendonly", "yes", "--appendfsync", r.aof}
 	}
 	r.cmd = exec.Command(bin, append([]string{
 		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
