@@ -20,7 +20,7 @@ const reserveWindow = 50 * time.Millisecond
 const maxReserve = 100
 
 // Limiter is the per-provider rate limit shared by every worker process through Redis: a GCRA
-// limiter (redis_rate) with burst of one second's worth. Each process reserves a few tokens at a time
+// limiter (redis_rate) whose burst is one reservation. Each process reserves a few tokens at a time
 // (50 ms of the provider's rate) and hands them out locally, so a worker at 5,000 tasks/s makes a
 // limiter round trip per batch of tokens instead of per task.
 type Limiter struct {
@@ -62,7 +62,10 @@ func (l *Limiter) Take(ctx context.Context, n providers.Name, perSecond int) (ti
 		return 0, nil
 	}
 	want := min(maxReserve, max(1, int(float64(perSecond)*reserveWindow.Seconds())))
-	res, err := l.rl.AllowAtMost(ctx, l.key(n), redis_rate.PerSecond(perSecond), want)
+	// The burst is one reservation, not redis_rate's default of a whole second: a second's burst on top
+	// of the rate let an idle fleet's first second reach twice the provider's limit.
+	limit := redis_rate.Limit{Rate: perSecond, Period: time.Second, Burst: want}
+	res, err := l.rl.AllowAtMost(ctx, l.key(n), limit, want)
 	if err != nil {
 		return 0, err
 	}
