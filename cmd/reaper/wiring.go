@@ -23,7 +23,14 @@ func configFlag(fs *flag.FlagSet, e *env) *string {
 }
 
 func loadConfig(e *env, path string) (*config.Config, error) {
-	return config.Load(path, e.getenv)
+	cfg, err := config.Load(path, e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := wiring.Check(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // newLogger logs JSON when w is not a terminal (a collector reads it) and text when it is.

@@ -1,6 +1,7 @@
 package wiring
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/reaper-media/reaper/config"
@@ -26,6 +27,19 @@ func Deleter(cfg *config.Config, n providers.Name) (providers.Deleter, error) {
 			SecretKey: p.VOD.SecretKey, SubAppID: p.VOD.SubAppID, Timeout: p.VOD.Timeout, Codes: cfg.Codes(n)})
 	}
 	return nil, fmt.Errorf("unknown provider %q", n)
+}
+
+// Check builds the client of every enabled provider, so each checks its own settings and
+// credentials (the one place they are checked), and reports every problem with the config key and the
+// environment variables that carry the credentials. cmd/reaper runs it at start-up.
+func Check(cfg *config.Config) error {
+	var errs []error
+	for _, n := range cfg.Enabled() {
+		if _, err := Deleter(cfg, n); err != nil {
+			errs = append(errs, fmt.Errorf("providers.%s: %w (credentials come from %s)", n, err, config.CredentialEnv(n)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Deleters builds a client for every enabled provider.
