@@ -21,3 +21,6 @@ var (
 	WaitDoneWithin = waitDoneWithin
 	VODTarget      = vodTarget
 )
+
+// DecodeLine is the manifest line decoder, for the tests and fuzz targets of the external package.
+var DecodeLine = decodeLine

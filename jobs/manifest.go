@@ -31,7 +31,7 @@ const MaxLineBytes = 64 << 10
 
 // ReadManifest streams a JSONL manifest (one target per line; blank lines and lines starting with '#'
 // are skipped) and calls fn with each decoded target and its 1-based line number. Lines are decoded
-// strictly (see DecodeLine), so a typo or an odd byte is refused instead of silently changing the
+// strictly (see decodeLine), so a typo or an odd byte is refused instead of silently changing the
 // target. A line that does not decode, or is longer than MaxLineBytes, is reported to bad as a
 // *LineError and reading goes on, so a validation pass counts every bad line. ReadManifest itself only
 // fails on I/O errors or when fn or bad return an error.
@@ -55,7 +55,7 @@ func ReadManifest(r io.Reader, fn func(line int, t providers.Target) error, bad 
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
-		t, err := DecodeLine(b)
+		t, err := decodeLine(b)
 		if err != nil {
 			if err := bad(&LineError{Line: line, Err: err}); err != nil {
 				return err
@@ -104,11 +104,11 @@ func (l *lineReader) next() (b []byte, tooLong bool, err error) {
 	}
 }
 
-// DecodeLine decodes one manifest line strictly: exactly one JSON object, known fields only, spelled
+// decodeLine decodes one manifest line strictly: exactly one JSON object, known fields only, spelled
 // exactly as documented (encoding/json would match "FILE_ID" to file_id), each at most once (it would
 // keep the last of two), valid UTF-8 with no lone surrogate escape (it would turn both into U+FFFD, so
 // two different names would address the same file), and nothing after the object.
-func DecodeLine(b []byte) (providers.Target, error) {
+func decodeLine(b []byte) (providers.Target, error) {
 	var t providers.Target
 	if err := checkStrictJSON(b, targetType); err != nil {
 		return t, err
