@@ -323,7 +323,13 @@ func newCallID() string { return newEnqueueID() }
 // handler's persist timeout, whether or not ctx is cancelled meanwhile (shutdown, asynq's task timeout):
 // the answer exists only in this process until it is written. Every write it runs is idempotent.
 func (h *handler) retryWrite(ctx context.Context, write func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.persist)
+	detached := context.WithoutCancel(ctx)
+	// The first try costs no timer: most writes succeed at once.
+	err := write(detached)
+	if err == nil || errors.As(err, new(errNoBatch)) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(detached, h.persist)
 	defer cancel()
 	return retryRedis(ctx, write)
 }
