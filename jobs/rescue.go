@@ -84,38 +84,32 @@ func (r *rescuer) sweep(ctx context.Context, now time.Time) (int, error) {
 	seen := map[string]bool{}
 	requeued := 0
 	for _, q := range r.queues {
-		for page := 1; ; page++ {
-			tasks, err := r.insp.ListActiveTasks(q, asynq.PageSize(1000), asynq.Page(page))
-			if isQueueNotFound(err) {
-				break
+		// Ids only (LRANGE), not the task messages asynq's ListActiveTasks would read: every worker
+		// sweeps, so this must stay cheap for a fleet with thousands of tasks in flight.
+		ids, err := r.rdb.LRange(ctx, asynqKey(q, "active"), 0, -1).Result()
+		if err != nil {
+			return requeued, fmt.Errorf("list active %s: %w", q, err)
+		}
+		for _, id := range ids {
+			if owned[id] {
+				continue
 			}
+			seen[id] = true
+			first, ok := r.suspects[id]
+			if !ok {
+				r.suspects[id] = now
+				continue
+			}
+			if now.Sub(first) < r.after {
+				continue
+			}
+			moved, err := rescueScript.Run(ctx, r.rdb, []string{asynqKey(q, "active"), asynqKey(q, "lease"),
+				asynqKey(q, "pending"), asynqTaskKey(q, id)}, id).Int()
 			if err != nil {
-				return requeued, fmt.Errorf("list active %s: %w", q, err)
+				return requeued, fmt.Errorf("requeue %s: %w", id, err)
 			}
-			for _, ti := range tasks {
-				if owned[ti.ID] {
-					continue
-				}
-				seen[ti.ID] = true
-				first, ok := r.suspects[ti.ID]
-				if !ok {
-					r.suspects[ti.ID] = now
-					continue
-				}
-				if now.Sub(first) < r.after {
-					continue
-				}
-				moved, err := rescueScript.Run(ctx, r.rdb, []string{asynqKey(q, "active"), asynqKey(q, "lease"),
-					asynqKey(q, "pending"), asynqTaskKey(q, ti.ID)}, ti.ID).Int()
-				if err != nil {
-					return requeued, fmt.Errorf("requeue %s: %w", ti.ID, err)
-				}
-				delete(r.suspects, ti.ID)
-				requeued += moved
-			}
-			if len(tasks) < 1000 {
-				break
-			}
+			delete(r.suspects, id)
+			requeued += moved
 		}
 	}
 	for id := range r.suspects {
