@@ -221,7 +221,7 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 		// Count the call (and what kind of failure it was) before deciding: the budget is the task's
 		// provider calls in the store.
 		facts.BreakerOpenFor = lane.Breaker.OpenFor()
-		n, err := h.note(ctx, p, rec.Key, newCallID(), rec.Code, facts.BreakerOpenFor > 0, class == providers.Throttled)
+		n, err := h.note(ctx, p, rec.Key, newCallID(), rec.Code, facts.BreakerOpenFor > 0 && class != providers.Throttled, class == providers.Throttled)
 		if err != nil {
 			log.Warn("could not record attempt; the task runs again", "code", rec.Code, "error", err)
 			return fmt.Errorf("record attempt after %s: %w", rec.Code, err)
