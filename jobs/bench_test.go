@@ -104,3 +104,28 @@ func BenchmarkWorker(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFinish is the outcome write alone: concurrent Finish calls (group-committed) against a real
+// redis-server, one new target each.
+func BenchmarkFinish(b *testing.B) {
+	rdb := jobstest.StartRedis(b).Client()
+	store := jobs.NewStore(rdb, jobs.StoreOptions{})
+	ctx := context.Background()
+	if err := store.CreateBatch(ctx, jobs.BatchMeta{ID: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			tg := providers.Target{Provider: providers.MSS, ProjectID: "p", FileID: fmt.Sprintf("f-%09d", i)}
+			if _, err := store.Finish(ctx, jobs.Record{Batch: "bench", Provider: tg.Provider, Key: tg.Key(), EnqueueID: "e",
+				Target: tg, Outcome: jobs.Deleted}, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "outcomes/s")
+}
