@@ -23,7 +23,7 @@ import (
 //	reaper:index:<provider>:t      HASH target key -> target JSON
 type Index struct {
 	rdb redis.UniversalClient
-	// Fill applies config defaults before a target's key is computed (config.Config.FillTarget).
+	// Fill applies config defaults before a target's key is computed (the wiring passes config.Config.FillTarget).
 	fill func(*providers.Target)
 }
 

@@ -22,7 +22,7 @@ type ProducerOptions struct {
 	Parallel int
 	// TaskTimeout bounds one run of a task at the worker (default 5m).
 	TaskTimeout time.Duration
-	// Fill applies config defaults to a target before validation (config.Config.FillTarget).
+	// Fill applies config defaults to a target before validation (the wiring passes config.Config.FillTarget).
 	Fill func(*providers.Target)
 	// Enabled lists the providers this deployment serves; targets for others are rejected.
 	Enabled []providers.Name
