@@ -360,7 +360,8 @@ func TestOutcomeStreamIsTrimmedByAge(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(300), n)
 	time.Sleep(500 * time.Millisecond) // Redis's clock moves on: the stream's age is Redis's to judge
-	for i := range 64 {                // the trim runs at one outcome in 64
+	// The trim runs at one outcome in 64.
+	for i := range 64 {
 		finish(store, fmt.Sprint("late-", i))
 	}
 	n, err = rdb.XLen(ctx, jobs.StreamKey).Result()
