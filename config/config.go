@@ -239,6 +239,9 @@ type Common struct {
 	Endpoint string `yaml:"endpoint"`
 	// RateLimit is the requests/second shared by every worker process through Redis.
 	RateLimit int `yaml:"rate_limit"`
+	// Concurrency is how many of this provider's tasks one worker process runs at once; 0 means
+	// worker.concurrency. Each provider has slots of its own.
+	Concurrency int `yaml:"concurrency"`
 	// Timeout bounds one provider call.
 	Timeout time.Duration `yaml:"timeout"`
 	// Codes overrides this provider's error classification, on top of retry.codes.
@@ -506,6 +509,9 @@ func (c *Config) Validate() error {
 
 	p := c.Providers
 	common := func(name string, cm Common) {
+		if cm.Concurrency < 0 {
+			bad("providers."+name+".concurrency", "must not be negative (0 means worker.concurrency)")
+		}
 		if cm.RateLimit < 1 {
 			bad("providers."+name+".rate_limit", "must be at least 1 request/second, got %d", cm.RateLimit)
 		}

@@ -3,6 +3,8 @@ package jobs
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -67,8 +69,9 @@ type WorkerSettings struct {
 type ProviderSettings struct {
 	// RateLimit is the provider's requests/second, shared by every worker through Redis (0: none).
 	RateLimit int
-	// Weight is its queue's weight against the other providers' (default 1).
-	Weight int
+	// Concurrency is how many of its tasks run at once in one process (default
+	// WorkerSettings.Concurrency). Each provider has slots of its own.
+	Concurrency int
 }
 
 // Pipeline is the deletion pipeline of one process: the outcome store, a producer, the admin view,
@@ -104,10 +107,12 @@ func (p *Pipeline) Overnight() (*Overnight, error) {
 	return NewOvernight(p.Store, o)
 }
 
-// Worker is a handler and the asynq server that feeds it.
+// Worker is a handler and the asynq servers that feed it: one per provider queue, each with its own
+// slots, so tasks waiting for one provider's rate limit never hold the slots another provider's
+// tasks need.
 type Worker struct {
 	handler *handler
-	server  *asynq.Server
+	servers []*asynq.Server
 	// Overnight is the handler's overnight window (nil when off); tests set its clock before Start.
 	Overnight *Overnight
 
@@ -119,8 +124,13 @@ type Worker struct {
 // Start starts processing tasks, and the sweep that requeues tasks asynq holds active with no live
 // worker running them.
 func (w *Worker) Start() error {
-	if err := w.server.Start(newMux(w.handler)); err != nil {
-		return err
+	for i, srv := range w.servers {
+		if err := srv.Start(newMux(w.handler)); err != nil {
+			for _, started := range w.servers[:i] {
+				started.Shutdown()
+			}
+			return err
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.stopRescue, w.rescueDone = cancel, make(chan struct{})
@@ -139,7 +149,11 @@ func (w *Worker) Shutdown() {
 		w.stopRescue()
 		<-w.rescueDone
 	}
-	w.server.Shutdown()
+	var wg sync.WaitGroup
+	for _, srv := range w.servers {
+		wg.Go(srv.Shutdown) // together, so the shutdown timeout is not multiplied
+	}
+	wg.Wait()
 	w.handler.Wait(w.handler.persist + 5*time.Second)
 }
 
@@ -154,7 +168,7 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 	}
 	ws := p.o.Worker
 	lanes := map[providers.Name]lane{}
-	queues := map[providers.Name]int{}
+	var names []providers.Name
 	for n, d := range deleters {
 		b := p.o.Breaker
 		bs := breaker.Settings{ConsecutiveFailures: b.ConsecutiveFailures, FailureRatio: b.FailureRatio,
@@ -165,8 +179,9 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 			}}
 		ps := p.o.Providers[n]
 		lanes[n] = lane{Deleter: d, RateLimit: ps.RateLimit, Breaker: breaker.New(n, bs)}
-		queues[n] = max(1, ps.Weight)
+		names = append(names, n)
 	}
+	slices.Sort(names)
 	h := newHandler(handlerOptions{Lanes: lanes, Store: p.Store, Limiter: limiter.New(redis_rate.NewLimiter(p.Redis), limiterKey),
 		Policy: p.o.Retry, MaxWait: ws.MaxWait, Logger: log, Observer: obs})
 	overnight, err := p.Overnight()
@@ -177,11 +192,14 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 	if overnight != nil {
 		h.Park = overnight.Park
 	}
-	srv := newServer(p.Redis, serverOptions{Concurrency: ws.Concurrency, Queues: queues,
-		ShutdownTimeout: ws.ShutdownTimeout, Policy: p.o.Retry, PollInterval: ws.PollInterval, Logger: log})
-	names := make([]providers.Name, 0, len(queues))
-	for n := range queues {
-		names = append(names, n)
+	var servers []*asynq.Server
+	for _, n := range names {
+		c := p.o.Providers[n].Concurrency
+		if c <= 0 {
+			c = ws.Concurrency
+		}
+		servers = append(servers, newServer(p.Redis, serverOptions{Concurrency: c, Queues: map[providers.Name]int{n: 1},
+			ShutdownTimeout: ws.ShutdownTimeout, Policy: p.o.Retry, PollInterval: ws.PollInterval, Logger: log}))
 	}
-	return &Worker{handler: h, server: srv, Overnight: overnight, rescue: newRescuer(p.Redis, names, log)}
+	return &Worker{handler: h, servers: servers, Overnight: overnight, rescue: newRescuer(p.Redis, names, log)}
 }

@@ -44,7 +44,7 @@ func Options(cfg *config.Config) jobs.Options {
 		Providers: map[providers.Name]jobs.ProviderSettings{},
 	}
 	for _, n := range providers.Names {
-		o.Providers[n] = jobs.ProviderSettings{RateLimit: cfg.Provider(n).RateLimit, Weight: cfg.Worker.Queues[string(n)]}
+		o.Providers[n] = jobs.ProviderSettings{RateLimit: cfg.Provider(n).RateLimit, Concurrency: cfg.Provider(n).Concurrency}
 	}
 	if w := r.Overnight; w.Nights > 0 {
 		// config.Validate has checked the clock times and the zone.
