@@ -1,11 +1,8 @@
 package msstest_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,57 +12,15 @@ import (
 
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/mss/msstest"
+	"github.com/reaper-media/reaper/providers/providertest"
 )
 
-// sdkVector is one request recorded from an official SDK, with the keys that signed it
-// (official-sdk-requests.json).
-type sdkVector struct {
-	Name       string            `json:"name"`
-	SDK        string            `json:"sdk"`
-	Keys       map[string]string `json:"keys"`
-	Method     string            `json:"method"`
-	Host       string            `json:"host"`
-	RequestURI string            `json:"request_uri"`
-	Headers    http.Header       `json:"headers"`
-	Body       string            `json:"body"`
-}
+// sdkVector is one request recorded from an official SDK (providertest.SDKVectors).
+type sdkVector = providertest.SDKVector
 
-// mssVectors reads the MetaStudio requests recorded from huaweicloud-sdk-go-v3. They are committed in
-// testdata, so CI never depends on a path outside the repository; when the shared vectors file sits
-// beside the clone (../shared/vectors/ from the repository root), the copy must still match it.
 func mssVectors(t *testing.T) []sdkVector {
 	t.Helper()
-	const file = "official-sdk-requests.json"
-	read := func(path string) []sdkVector {
-		b, err := os.ReadFile(path)
-		require.NoError(t, err)
-		var all, mine []sdkVector
-		require.NoError(t, json.Unmarshal(b, &all), path)
-		for _, v := range all {
-			if strings.HasPrefix(v.Name, "mss ") {
-				mine = append(mine, v)
-			}
-		}
-		return mine
-	}
-	vs := read(filepath.Join("testdata", file))
-	require.Len(t, vs, 2, "DeleteFile with and without X-App-UserId")
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for ; filepath.Dir(dir) != dir; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-	}
-	if shared := filepath.Join(dir, "..", "shared", "vectors", file); fileExists(shared) {
-		require.Equal(t, read(shared), vs, "testdata/%s differs from %s: copy the mss vectors again", file, shared)
-	}
-	return vs
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+	return providertest.SDKVectors(t, "mss ", 2)
 }
 
 // replay sends v exactly as recorded (method, path, Host, headers, body) to srv.

@@ -3,8 +3,6 @@ package vodtest_test
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,54 +12,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/reaper-media/reaper/providers"
+	"github.com/reaper-media/reaper/providers/providertest"
 	"github.com/reaper-media/reaper/providers/vod/vodtest"
 )
 
-// sdkVector is one request recorded from an official SDK, with the keys that signed it
-// (official-sdk-requests.json).
-type sdkVector struct {
-	Name       string            `json:"name"`
-	SDK        string            `json:"sdk"`
-	Keys       map[string]string `json:"keys"`
-	Method     string            `json:"method"`
-	Host       string            `json:"host"`
-	RequestURI string            `json:"request_uri"`
-	Headers    http.Header       `json:"headers"`
-	Body       string            `json:"body"`
-}
+// sdkVector is one request recorded from an official SDK (providertest.SDKVectors).
+type sdkVector = providertest.SDKVector
 
-// vodVectors reads the DeleteMedia requests recorded from Tencent's CommonClient. They are committed in
-// testdata, so CI never depends on a path outside the repository; when the shared vectors file sits
-// beside the clone (../shared/vectors/ from the repository root), the copy must still match it.
 func vodVectors(t *testing.T) []sdkVector {
 	t.Helper()
-	const file = "official-sdk-requests.json"
-	read := func(path string) []sdkVector {
-		b, err := os.ReadFile(path)
-		require.NoError(t, err)
-		var all, mine []sdkVector
-		require.NoError(t, json.Unmarshal(b, &all), path)
-		for _, v := range all {
-			if strings.HasPrefix(v.Name, "vod ") {
-				mine = append(mine, v)
-			}
-		}
-		return mine
-	}
-	vs := read(filepath.Join("testdata", file))
-	require.Len(t, vs, 2, "DeleteMedia plain and with DeleteParts and a region")
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for ; filepath.Dir(dir) != dir; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-	}
-	shared := filepath.Join(dir, "..", "shared", "vectors", file)
-	if _, err := os.Stat(shared); err == nil {
-		require.Equal(t, read(shared), vs, "testdata/%s differs from %s: copy the vod vectors again", file, shared)
-	}
-	return vs
+	return providertest.SDKVectors(t, "vod ", 2)
 }
 
 // oneDigitChanged changes the first digit of a JSON body to the next one: the body stays valid JSON,
