@@ -63,6 +63,7 @@ func TestStackEndToEnd(t *testing.T) {
 	for _, a := range append(workers, sched, apiAdmin) {
 		waitHTTP(t, "http://"+a+"/readyz", http.StatusOK)
 	}
+	waitHTTP(t, "http://"+api+"/healthz", http.StatusOK)
 
 	// 20 files per provider, every tenth already gone.
 	targets := stack.Targets(20, 10)

@@ -31,16 +31,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	mux := http.NewServeMux()
 	api.Register(mux)
-	_, stopAdmin, err := startOps(ctx, cfg, p, log, nil)
-	if err != nil {
-		return err
-	}
-	defer stopAdmin()
-
+	// The API's port first: /readyz on the admin port must not answer before the API accepts.
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.API.Listen)
 	if err != nil {
 		return fmt.Errorf("api.listen: %w", err)
 	}
+	_, stopAdmin, err := startOps(ctx, cfg, p, log, nil)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopAdmin()
 	srv := newHTTPServer(mux, log)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

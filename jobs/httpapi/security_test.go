@@ -49,7 +49,7 @@ func TestBatchIDsAreCheckedBeforeRedis(t *testing.T) {
 
 	counter := &commandCounter{}
 	e.p.Redis.AddHook(counter)
-	bad := []string{id + ":out", id + ":parked", id + ":try", "nope", strings.ToUpper(id), url.PathEscape(id + "\n"), strings.Repeat("a", 300)}
+	bad := []string{id + ":out", id + ":parked", id + ":try", "nope", strings.ToLower(id), url.PathEscape(id + "\n"), strings.Repeat("a", 300)}
 	for _, b := range bad {
 		for _, req := range []struct{ method, path string }{
 			{"GET", "/v1/batches/" + b}, {"GET", "/v1/batches/" + b + "/report"}, {"GET", "/v1/batches/" + b + "/report?format=csv"},
