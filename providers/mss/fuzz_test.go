@@ -2,33 +2,19 @@ package mss_test
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/mss"
+	"github.com/reaper-media/reaper/providers/providertest"
 )
 
 // fuzzToken is the IAM token of the fuzzed client: sent with every request, so a gateway may echo it.
 const fuzzToken = "MIIfuzzTOKENsecret0123456789"
-
-// cannedTransport answers every request with one response, in memory.
-type cannedTransport struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (c cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return &http.Response{StatusCode: c.status, Header: c.header.Clone(), Body: io.NopCloser(strings.NewReader(string(c.body))),
-		Request: r, ContentLength: int64(len(c.body))}, nil
-}
 
 // FuzzErrorBody: whatever error answer MetaStudio or its gateway sends (status, headers, body), Delete
 // returns a classified *providers.Error with bounded text, a bounded Retry-After, and no token.
@@ -57,10 +43,10 @@ func FuzzErrorBody(f *testing.F) {
 		h.Set("Retry-After", retryAfter)
 		h.Set("Location", "https://elsewhere.example/?token="+fuzzToken)
 		c, err := mss.New(mss.Config{Endpoint: "http://127.0.0.1:1", Token: fuzzToken, ProjectID: "p",
-			HTTPClient: &http.Client{Transport: cannedTransport{status: 300 + abs(status)%300, header: h, body: body}}})
+			HTTPClient: &http.Client{Transport: providertest.CannedTransport{Status: 300 + abs(status)%300, Header: h, Body: body}}})
 		require.NoError(t, err)
 		_, err = c.Delete(context.Background(), providers.Target{Provider: providers.MSS, FileID: "f", ProjectID: "p"})
-		checkProviderError(t, err, fuzzToken)
+		providertest.CheckProviderError(t, err, fuzzToken)
 	})
 }
 
@@ -69,22 +55,4 @@ func abs(n int) int {
 		return -(n + 1)
 	}
 	return n
-}
-
-// checkProviderError holds an error answer to the contract every parser keeps.
-func checkProviderError(t *testing.T, err error, secrets ...string) {
-	t.Helper()
-	pe, ok := providers.AsError(err)
-	require.True(t, ok, "%T %v", err, err)
-	require.True(t, slices.Contains(providers.Classes, pe.Class), "class %q", pe.Class)
-	require.LessOrEqual(t, len(pe.Message), providers.MaxMessageBytes)
-	require.LessOrEqual(t, len(pe.Code), providers.MaxCodeBytes)
-	require.LessOrEqual(t, len(pe.RequestID), providers.MaxCodeBytes)
-	require.True(t, utf8.ValidString(pe.Message), "%q", pe.Message)
-	require.GreaterOrEqual(t, int64(pe.RetryAfter), int64(0))
-	require.LessOrEqual(t, pe.RetryAfter, providers.MaxRetryAfter)
-	for _, s := range secrets {
-		require.NotContains(t, err.Error(), s)
-		require.NotContains(t, pe.Code+pe.Message+pe.RequestID, s)
-	}
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,36 +312,16 @@ func (s *suite) batchTimeout(t *testing.T) {
 	e, bd := s.batchEnv(t, Valid, 50*time.Millisecond)
 	e.fake.Faults().SetLatency(time.Minute, 0)
 	_, err := s.delBatch(t, bd, context.Background(), s.targets(e, 2))
-	require.Error(t, err, "the per-request timeout must end a batch the fake never answers")
-	pe, ok := providers.AsError(err)
-	require.True(t, ok)
-	assert.Equal(t, providers.Retry, pe.Class)
-	assert.Equal(t, "Timeout", pe.Code, "%v", err)
+	assertTimedOut(t, err)
 }
 
 // batchBodyCap: a batch answered 500 with an endless body fails retryable, read only up to the cap.
 func (s *suite) batchBodyCap(t *testing.T) {
-	var written atomic.Int64
-	chunk := []byte(strings.Repeat("<html>gateway error</html>", 2048))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(http.StatusInternalServerError)
-		for written.Load() < 64<<20 {
-			n, err := w.Write(chunk)
-			written.Add(int64(n))
-			if err != nil {
-				return
-			}
-		}
-	}))
-	defer srv.Close()
+	srv, written := endlessErrorServer(t)
 	bd := s.h.NewClient(t, srv.URL, Valid, 10*time.Second).(providers.BatchDeleter)
 	ts := []providers.Target{s.h.Target(int(s.next.Add(1))), s.h.Target(int(s.next.Add(1)))}
 	_, err := s.delBatch(t, bd, context.Background(), ts)
-	require.Error(t, err)
-	assert.Equal(t, providers.Retry, providers.ClassOf(err), "%v", err)
-	srv.CloseClientConnections()
-	assert.Less(t, written.Load(), int64(16<<20), "client read far past the 1 MiB cap")
+	assertReadCapped(t, srv, written, err)
 }
 
 // batchTooLarge: more than MaxBatch targets are refused before any request.

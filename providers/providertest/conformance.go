@@ -267,6 +267,13 @@ func (s *suite) timeout(t *testing.T) {
 	e.fake.Faults().SetLatency(time.Minute, 0)
 	tg := s.target(e)
 	_, err := s.del(e, context.Background(), tg)
+	assertTimedOut(t, err)
+}
+
+// assertTimedOut checks err is the retryable Timeout a per-request timeout must produce when the fake
+// never answers.
+func assertTimedOut(t *testing.T, err error) {
+	t.Helper()
 	require.Error(t, err, "the per-request timeout must end a call the fake never answers")
 	pe, ok := providers.AsError(err)
 	require.True(t, ok)
@@ -274,9 +281,10 @@ func (s *suite) timeout(t *testing.T) {
 	assert.Equal(t, "Timeout", pe.Code, "%v", err)
 }
 
-// bodyCap points a client at a server that answers 500 with an endless body: the client must stop
-// reading at the cap and report a retryable error.
-func (s *suite) bodyCap(t *testing.T) {
+// endlessErrorServer answers 500 with an HTML body it keeps writing (up to 64 MiB) and counts what it
+// wrote: a client must stop reading at the body cap. Check with assertReadCapped.
+func endlessErrorServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
 	var written atomic.Int64
 	chunk := []byte(strings.Repeat("<html>gateway error</html>", 2048))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -290,17 +298,30 @@ func (s *suite) bodyCap(t *testing.T) {
 			}
 		}
 	}))
-	defer srv.Close()
-	c := s.h.NewClient(t, srv.URL, Valid, 10*time.Second)
-	tg := s.h.Target(int(s.next.Add(1)))
-	_, err := c.Delete(context.Background(), tg)
-	s.record(err)
+	t.Cleanup(srv.Close)
+	return srv, &written
+}
+
+// assertReadCapped checks the call against an endlessErrorServer failed retryable and read about the cap.
+func assertReadCapped(t *testing.T, srv *httptest.Server, written *atomic.Int64, err error) {
+	t.Helper()
 	require.Error(t, err)
 	assert.Equal(t, providers.Retry, providers.ClassOf(err), "%v", err)
 	srv.CloseClientConnections()
 	// The server keeps writing into socket buffers after the client stops; anything near the 64 MiB
 	// the server is willing to send means the client read without a cap.
 	assert.Less(t, written.Load(), int64(16<<20), "client read far past the 1 MiB cap")
+}
+
+// bodyCap points a client at a server that answers 500 with an endless body: the client must stop
+// reading at the cap and report a retryable error.
+func (s *suite) bodyCap(t *testing.T) {
+	srv, written := endlessErrorServer(t)
+	c := s.h.NewClient(t, srv.URL, Valid, 10*time.Second)
+	tg := s.h.Target(int(s.next.Add(1)))
+	_, err := c.Delete(context.Background(), tg)
+	s.record(err)
+	assertReadCapped(t, srv, written, err)
 }
 
 func (s *suite) concurrent(t *testing.T) {
