@@ -16,9 +16,16 @@ import (
 // its Name constant (provider.go) and one Register call here, next to its package.
 func init() {
 	Register(Spec{Name: MSS, Fields: []string{"file_id", "project_id", "app_user_id"}, Validate: validateMSS, Key: keyMSS})
-	Register(Spec{Name: SMH, Fields: []string{"library_id", "space_id", "path", "permanent", "user_id"}, Validate: validateSMH, Key: keySMH})
-	Register(Spec{Name: VOD, Fields: []string{"file_id", "sub_app_id", "delete_parts"}, Validate: validateVOD, Key: keyVOD})
+	Register(Spec{Name: SMH, Fields: []string{"library_id", "space_id", "path", "permanent", "user_id"}, Validate: validateSMH, Key: keySMH,
+		Source: "list"})
+	Register(Spec{Name: VOD, Fields: []string{"file_id", "sub_app_id", "delete_parts"}, Validate: validateVOD, Key: keyVOD,
+		Source: "search"})
 }
+
+// SingleTenantSpace is the SMH space id of a single-tenant library: the space of a target that names
+// none when the config names none either (smh.SingleTenantSpace is this constant, so the client and
+// the producers' keys agree).
+const SingleTenantSpace = "-"
 
 // validateMSS: a file id (one path segment), an optional project, an X-App-UserId without Chinese or
 // control characters (MetaStudio refuses those).

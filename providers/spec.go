@@ -26,6 +26,26 @@ type Spec struct {
 	// Key is the target's identity after defaults: "<name>/..." and stable across releases, since the
 	// pipeline deduplicates on it (see Target.Key).
 	Key func(Target) string
+	// Source is the retention-policy source that selects this provider's files at the provider itself
+	// ("search": VOD SearchMedia, "list": SMH directory listing), and a policy's default; empty when
+	// the provider's policies select from the retention index only (every provider can).
+	Source string
+}
+
+// Uses reports whether the provider uses Target field f (a JSON name from Fields): config asks it, for
+// instance, whether a retention policy's permanent flag means anything to the provider.
+func (s Spec) Uses(f string) bool { return slices.Contains(s.Fields, f) }
+
+// Using lists the registered providers that use Target field f, in registration order, for messages
+// such as "only applies to smh".
+func Using(f string) []Name {
+	var out []Name
+	for _, n := range Names {
+		if s, _ := Lookup(n); s.Uses(f) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // targetFields are the provider-specific Target fields, in declaration order, with how to tell that one
@@ -94,7 +114,7 @@ func Lookup(n Name) (Spec, bool) {
 func (s Spec) validate(t Target) error {
 	errs := flatten(s.Validate(t))
 	for _, f := range targetFields {
-		if f.set(t) && !slices.Contains(s.Fields, f.name) {
+		if f.set(t) && !s.Uses(f.name) {
 			errs = append(errs, fieldErr(f.name, "not used by provider %s", s.Name))
 		}
 	}

@@ -45,8 +45,9 @@ const DefaultEndpoint = "https://" + LibraryPlaceholder + ".api.tencentsmh.cn"
 // DefaultTimeout bounds each HTTP request (the delete, and the token request) when Config.Timeout is 0.
 const DefaultTimeout = 30 * time.Second
 
-// SingleTenantSpace is the space id of a single-tenant library, and the default Config.SpaceID.
-const SingleTenantSpace = "-"
+// SingleTenantSpace is the space id of a single-tenant library, and the default Config.SpaceID. It is
+// providers.SingleTenantSpace, the space the producers' keys assume for a target that names none.
+const SingleTenantSpace = providers.SingleTenantSpace
 
 // Grants are the permissions the client asks for when it creates access tokens: enough to delete
 // (or move to the recycle bin) and to delete permanently, nothing more.
