@@ -25,9 +25,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/reaper-media/reaper/providers"
-	"github.com/reaper-media/reaper/providers/mss"
-	"github.com/reaper-media/reaper/providers/smh"
-	"github.com/reaper-media/reaper/providers/vod"
 )
 
 // Config is the whole configuration.
@@ -224,64 +221,6 @@ type API struct {
 	Tokens []string `yaml:"-"`
 }
 
-// Providers holds each provider's settings.
-type Providers struct {
-	MSS MSS `yaml:"mss"`
-	SMH SMH `yaml:"smh"`
-	VOD VOD `yaml:"vod"`
-}
-
-// Common are the settings every provider has.
-type Common struct {
-	// Enabled turns the provider on: workers serve its queue and producers accept its targets.
-	Enabled bool `yaml:"enabled"`
-	// Endpoint overrides the provider's default endpoint (an http:// URL for a local fake).
-	Endpoint string `yaml:"endpoint"`
-	// RateLimit is the requests/second shared by every worker process through Redis.
-	RateLimit int `yaml:"rate_limit"`
-	// Concurrency is how many of this provider's tasks one worker process runs at once; 0 means
-	// worker.concurrency. Each provider has slots of its own.
-	Concurrency int `yaml:"concurrency"`
-	// Timeout bounds one provider call.
-	Timeout time.Duration `yaml:"timeout"`
-	// Codes overrides this provider's error classification, on top of retry.codes.
-	Codes map[string]providers.Class `yaml:"codes"`
-}
-
-// MSS is Huawei MetaStudio. Credentials: REAPER_MSS_AK + REAPER_MSS_SK, or REAPER_MSS_TOKEN.
-type MSS struct {
-	Common    `yaml:",inline"`
-	Region    string `yaml:"region"`
-	ProjectID string `yaml:"project_id"`
-
-	AK    string `yaml:"-"`
-	SK    string `yaml:"-"`
-	Token string `yaml:"-"`
-}
-
-// SMH is Tencent Smart Media Hosting. Credentials: REAPER_SMH_LIBRARY_SECRET (tokens are fetched and
-// renewed) or REAPER_SMH_ACCESS_TOKEN (fixed).
-type SMH struct {
-	Common    `yaml:",inline"`
-	LibraryID string `yaml:"library_id"`
-	SpaceID   string `yaml:"space_id"`
-	// TokenUserID is the user_id tokens are requested for (optional).
-	TokenUserID string `yaml:"token_user_id"`
-
-	LibrarySecret string `yaml:"-"`
-	AccessToken   string `yaml:"-"`
-}
-
-// VOD is Tencent Cloud VOD. Credentials: REAPER_VOD_SECRET_ID + REAPER_VOD_SECRET_KEY.
-type VOD struct {
-	Common   `yaml:",inline"`
-	Region   string `yaml:"region"`
-	SubAppID uint64 `yaml:"sub_app_id"`
-
-	SecretID  string `yaml:"-"`
-	SecretKey string `yaml:"-"`
-}
-
 // Default returns the built-in defaults: the documented provider rate limits, a retry policy that
 // spans about an hour of daytime attempts, and breakers that open after five transient failures in a row.
 func Default() Config {
@@ -307,13 +246,14 @@ func Default() Config {
 		Outcomes: Outcomes{Retention: 30 * 24 * time.Hour, StreamRetention: 24 * time.Hour},
 		Enqueue:  Enqueue{ConfirmAbove: 100_000, Parallel: 32},
 		Providers: Providers{
+			// Only the shared rate limits are config's: region, endpoint, space, timeout and batch size
+			// are left zero, which the provider clients read as their own defaults (named there once).
 			// MSS DeleteFile: 10/s per tenant in CN North-Beijing4 (5/s elsewhere).
-			// Region, space and endpoint defaults are the provider packages' own: named there once.
-			MSS: MSS{Common: Common{RateLimit: 10, Timeout: 30 * time.Second}, Region: mss.DefaultRegion},
+			MSS: MSS{Common: Common{RateLimit: 10}},
 			// SMH publishes no business-API limit; 50/s is a conservative default.
-			SMH: SMH{Common: Common{RateLimit: 50, Timeout: 30 * time.Second}, SpaceID: smh.SingleTenantSpace},
+			SMH: SMH{Common: Common{RateLimit: 50}},
 			// VOD DeleteMedia: at most 100 requests per second.
-			VOD: VOD{Common: Common{RateLimit: 100, Timeout: 30 * time.Second, Endpoint: vod.DefaultEndpoint}},
+			VOD: VOD{Common: Common{RateLimit: 100}},
 		},
 	}
 }
@@ -364,13 +304,10 @@ func decode(r io.Reader, cfg *Config) error {
 }
 
 // Env lists every environment variable Load reads, for documentation and `reaper config`.
-var Env = []string{
+var Env = append([]string{
 	"REAPER_CONFIG", "REAPER_REDIS_URL", "REAPER_WORKER_CONCURRENCY",
-	"REAPER_MSS_AK", "REAPER_MSS_SK", "REAPER_MSS_TOKEN", "REAPER_MSS_PROJECT_ID", "REAPER_MSS_ENDPOINT",
-	"REAPER_SMH_LIBRARY_SECRET", "REAPER_SMH_ACCESS_TOKEN", "REAPER_SMH_LIBRARY_ID", "REAPER_SMH_ENDPOINT",
-	"REAPER_VOD_SECRET_ID", "REAPER_VOD_SECRET_KEY", "REAPER_VOD_SUB_APP_ID", "REAPER_VOD_ENDPOINT",
 	"REAPER_ADMIN_LISTEN", "REAPER_ADMIN_USER", "REAPER_ADMIN_PASSWORD", "REAPER_API_LISTEN", "REAPER_API_TOKENS",
-}
+}, providerEnv()...) // each provider section's own (config/providers.go)
 
 func (c *Config) applyEnv(getenv func(string) string) error {
 	str := func(dst *string, name string) {
@@ -386,19 +323,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 		c.Worker.Concurrency = n
 	}
-	p := &c.Providers
-	str(&p.MSS.AK, "REAPER_MSS_AK")
-	str(&p.MSS.SK, "REAPER_MSS_SK")
-	str(&p.MSS.Token, "REAPER_MSS_TOKEN")
-	str(&p.MSS.ProjectID, "REAPER_MSS_PROJECT_ID")
-	str(&p.MSS.Endpoint, "REAPER_MSS_ENDPOINT")
-	str(&p.SMH.LibrarySecret, "REAPER_SMH_LIBRARY_SECRET")
-	str(&p.SMH.AccessToken, "REAPER_SMH_ACCESS_TOKEN")
-	str(&p.SMH.LibraryID, "REAPER_SMH_LIBRARY_ID")
-	str(&p.SMH.Endpoint, "REAPER_SMH_ENDPOINT")
-	str(&p.VOD.SecretID, "REAPER_VOD_SECRET_ID")
-	str(&p.VOD.SecretKey, "REAPER_VOD_SECRET_KEY")
-	str(&p.VOD.Endpoint, "REAPER_VOD_ENDPOINT")
+	if err := c.Providers.applyEnv(getenv); err != nil {
+		return err
+	}
 	str(&c.Admin.Listen, "REAPER_ADMIN_LISTEN")
 	str(&c.Admin.User, "REAPER_ADMIN_USER")
 	str(&c.Admin.Password, "REAPER_ADMIN_PASSWORD")
@@ -418,13 +345,6 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 				c.API.Tokens = append(c.API.Tokens, tok)
 			}
 		}
-	}
-	if v := getenv("REAPER_VOD_SUB_APP_ID"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("REAPER_VOD_SUB_APP_ID: %q is not a whole number", v)
-		}
-		p.VOD.SubAppID = n
 	}
 	return nil
 }
@@ -507,28 +427,7 @@ func (c *Config) Validate() error {
 		bad("enqueue.parallel", "must be at least 1")
 	}
 
-	p := c.Providers
-	common := func(name string, cm Common) {
-		if cm.Concurrency < 0 {
-			bad("providers."+name+".concurrency", "must not be negative (0 means worker.concurrency)")
-		}
-		if cm.RateLimit < 1 {
-			bad("providers."+name+".rate_limit", "must be at least 1 request/second, got %d", cm.RateLimit)
-		}
-		positive("providers."+name+".timeout", cm.Timeout)
-		errs = append(errs, checkCodes("providers."+name+".codes", cm.Codes))
-	}
-	common("mss", p.MSS.Common)
-	common("smh", p.SMH.Common)
-	common("vod", p.VOD.Common)
-	// Credentials are checked by the provider clients themselves, once, when internal/wiring builds
-	// them (wiring.Check at start-up): only the shape that is config's alone is checked here.
-	if p.MSS.Enabled && p.MSS.Endpoint == "" && p.MSS.Region == "" {
-		bad("providers.mss.region", "is required when providers.mss.endpoint is empty")
-	}
-	if !p.MSS.Enabled && !p.SMH.Enabled && !p.VOD.Enabled {
-		bad("providers", "no provider is enabled (set providers.<mss|smh|vod>.enabled: true)")
-	}
+	errs = append(errs, c.Providers.validate())
 	errs = append(errs, c.validateScheduling())
 	if c.API.MaxBodyBytes < 1 {
 		bad("api.max_body_bytes", "must be at least 1")
@@ -609,11 +508,12 @@ func (c *Config) validateScheduling() error {
 		if !c.Provider(n).Enabled {
 			bad(key+".provider", "%s is not enabled", n)
 		}
+		spec, _ := providers.Lookup(n)
 		switch src := pol.SourceOrDefault(); {
-		case src == "search" && n != providers.VOD, src == "list" && n != providers.SMH:
-			bad(key+".source", "%q is not available for provider %s", src, n)
 		case src != "search" && src != "list" && src != "index":
 			bad(key+".source", "%q is not one of search, list, index", src)
+		case src != "index" && src != spec.Source:
+			bad(key+".source", "%q is not available for provider %s", src, n)
 		}
 		if pol.MinAge <= 0 {
 			bad(key+".min_age", "must be a positive duration such as 720h")
@@ -621,8 +521,8 @@ func (c *Config) validateScheduling() error {
 		if pol.MaxDeletions < 1 {
 			bad(key+".max_deletions", "is required: the most one run may delete (a run finding more deletes nothing)")
 		}
-		if pol.Permanent && n != providers.SMH {
-			bad(key+".permanent", "only applies to smh")
+		if pol.Permanent && !spec.Uses("permanent") {
+			bad(key+".permanent", "only applies to %s", joinNames(providers.Using("permanent")))
 		}
 		for j, pre := range pol.SMH.Prefixes {
 			if pre == "" {
@@ -650,16 +550,14 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // ParseSchedule parses a policy's cron expression.
 func ParseSchedule(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
 
-// SourceOrDefault is the policy's selection source, defaulted by provider.
+// SourceOrDefault is the policy's selection source, defaulted by provider: the provider's own source
+// (its providers.Spec's), else the retention index.
 func (p Policy) SourceOrDefault() string {
 	if p.Source != "" {
 		return p.Source
 	}
-	switch p.Provider {
-	case string(providers.VOD):
-		return "search"
-	case string(providers.SMH):
-		return "list"
+	if spec, ok := providers.Lookup(providers.Name(p.Provider)); ok && spec.Source != "" {
+		return spec.Source
 	}
 	return "index"
 }
@@ -703,61 +601,10 @@ func checkCodes(key string, codes map[string]providers.Class) error {
 	return errors.Join(errs...)
 }
 
-// Enabled lists the enabled providers in the stable order of providers.Names.
-func (c *Config) Enabled() []providers.Name {
-	var out []providers.Name
-	for _, n := range providers.Names {
-		if c.Provider(n).Enabled {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// Provider returns the settings every provider shares.
-func (c *Config) Provider(n providers.Name) Common {
-	switch n {
-	case providers.MSS:
-		return c.Providers.MSS.Common
-	case providers.SMH:
-		return c.Providers.SMH.Common
-	case providers.VOD:
-		return c.Providers.VOD.Common
-	}
-	return Common{}
-}
-
-// Codes returns the classification overrides for provider n: retry.codes, then the provider's own.
-func (c *Config) Codes(n providers.Name) map[string]providers.Class {
-	out := map[string]providers.Class{}
-	for k, v := range c.Retry.Codes {
-		out[k] = v
-	}
-	for k, v := range c.Provider(n).Codes {
-		out[k] = v
-	}
-	return out
-}
-
-// CredentialEnv says which environment variables carry provider n's credentials, for messages about
-// missing or conflicting ones.
-func CredentialEnv(n providers.Name) string {
-	switch n {
-	case providers.MSS:
-		return "REAPER_MSS_AK and REAPER_MSS_SK, or REAPER_MSS_TOKEN"
-	case providers.SMH:
-		return "REAPER_SMH_LIBRARY_SECRET (with providers.smh.library_id) or REAPER_SMH_ACCESS_TOKEN"
-	case providers.VOD:
-		return "REAPER_VOD_SECRET_ID and REAPER_VOD_SECRET_KEY"
-	}
-	return ""
-}
-
 // Secrets lists every credential value set, so callers can scrub them from anything they print.
 func (c *Config) Secrets() []string {
-	p := c.Providers
 	var out []string
-	for _, s := range append(append([]string{p.MSS.SK, p.MSS.Token, p.SMH.LibrarySecret, p.SMH.AccessToken, p.VOD.SecretKey, c.Admin.Password}, c.API.Tokens...),
+	for _, s := range append(append(append(c.Providers.secrets(), c.Admin.Password), c.API.Tokens...),
 		redisURLSecrets(c.Redis.URL)...) {
 		if s != "" {
 			out = append(out, s)
@@ -825,28 +672,4 @@ func redisURLSecrets(raw string) []string {
 		return out[i] < out[j]
 	})
 	return slices.Compact(out)
-}
-
-// FillTarget applies the configured defaults to the fields a manifest line may leave out: the MSS
-// project, the SMH library and space, the VOD sub-application. Producers call it before computing a
-// target's key, so a line with and one without the default name the same file.
-func (c *Config) FillTarget(t *providers.Target) {
-	p := c.Providers
-	switch t.Provider {
-	case providers.MSS:
-		if t.ProjectID == "" {
-			t.ProjectID = p.MSS.ProjectID
-		}
-	case providers.SMH:
-		if t.LibraryID == "" {
-			t.LibraryID = p.SMH.LibraryID
-		}
-		if t.SpaceID == "" {
-			t.SpaceID = p.SMH.SpaceID
-		}
-	case providers.VOD:
-		if t.SubAppID == 0 {
-			t.SubAppID = p.VOD.SubAppID
-		}
-	}
 }
