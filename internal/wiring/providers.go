@@ -11,22 +11,41 @@ import (
 	"github.com/reaper-media/reaper/providers/vod"
 )
 
+// client is how the wiring builds one provider's client from the config: its section turned into the
+// client's Config (whose zero values are the client's defaults), and the code table it classifies with.
+type client struct {
+	build func(cfg *config.Config, codes map[string]providers.Class) (providers.Deleter, error)
+	codes func() map[string]providers.Class
+}
+
+// clients is the one place that knows every provider package: a new provider adds its entry here.
+// TestClientsCoverTheRegistry holds it to providers.Names.
+var clients = map[providers.Name]client{
+	providers.MSS: {codes: mss.DefaultCodes, build: func(cfg *config.Config, codes map[string]providers.Class) (providers.Deleter, error) {
+		s := cfg.Providers.MSS
+		return mss.New(mss.Config{Endpoint: s.Endpoint, Region: s.Region, ProjectID: s.ProjectID,
+			AK: s.AK, SK: s.SK, Token: s.Token, Timeout: s.Timeout, Codes: codes})
+	}},
+	providers.SMH: {codes: smh.DefaultCodes, build: func(cfg *config.Config, codes map[string]providers.Class) (providers.Deleter, error) {
+		s := cfg.Providers.SMH
+		return smh.New(smh.Config{Endpoint: s.Endpoint, LibraryID: s.LibraryID, SpaceID: s.SpaceID,
+			AccessToken: s.AccessToken, LibrarySecret: s.LibrarySecret, TokenUserID: s.TokenUserID,
+			Timeout: s.Timeout, BatchSize: s.BatchSize, Codes: codes})
+	}},
+	providers.VOD: {codes: vod.DefaultCodes, build: func(cfg *config.Config, codes map[string]providers.Class) (providers.Deleter, error) {
+		s := cfg.Providers.VOD
+		return vod.New(vod.Config{Endpoint: s.Endpoint, Region: s.Region, SecretID: s.SecretID,
+			SecretKey: s.SecretKey, SubAppID: s.SubAppID, Timeout: s.Timeout, Codes: codes})
+	}},
+}
+
 // Deleter builds the client for provider n from cfg (enabled or not).
 func Deleter(cfg *config.Config, n providers.Name) (providers.Deleter, error) {
-	p := cfg.Providers
-	switch n {
-	case providers.MSS:
-		return mss.New(mss.Config{Endpoint: p.MSS.Endpoint, Region: p.MSS.Region, ProjectID: p.MSS.ProjectID,
-			AK: p.MSS.AK, SK: p.MSS.SK, Token: p.MSS.Token, Timeout: p.MSS.Timeout, Codes: cfg.Codes(n)})
-	case providers.SMH:
-		return smh.New(smh.Config{Endpoint: p.SMH.Endpoint, LibraryID: p.SMH.LibraryID, SpaceID: p.SMH.SpaceID,
-			AccessToken: p.SMH.AccessToken, LibrarySecret: p.SMH.LibrarySecret, TokenUserID: p.SMH.TokenUserID,
-			Timeout: p.SMH.Timeout, Codes: cfg.Codes(n)})
-	case providers.VOD:
-		return vod.New(vod.Config{Endpoint: p.VOD.Endpoint, Region: p.VOD.Region, SecretID: p.VOD.SecretID,
-			SecretKey: p.VOD.SecretKey, SubAppID: p.VOD.SubAppID, Timeout: p.VOD.Timeout, Codes: cfg.Codes(n)})
+	c, ok := clients[n]
+	if !ok {
+		return nil, fmt.Errorf("unknown provider %q", n)
 	}
-	return nil, fmt.Errorf("unknown provider %q", n)
+	return c.build(cfg, cfg.Codes(n))
 }
 
 // Check builds the client of every enabled provider, so each checks its own settings and
@@ -59,13 +78,8 @@ func Deleters(cfg *config.Config) (map[providers.Name]providers.Deleter, error) 
 // decides with. Metrics use it to name error codes.
 func Codes(cfg *config.Config, n providers.Name) providers.Table {
 	var codes map[string]providers.Class
-	switch n {
-	case providers.MSS:
-		codes = mss.DefaultCodes()
-	case providers.SMH:
-		codes = smh.DefaultCodes()
-	case providers.VOD:
-		codes = vod.DefaultCodes()
+	if c, ok := clients[n]; ok {
+		codes = c.codes()
 	}
 	return providers.NewTable(codes).Override(cfg.Codes(n))
 }
