@@ -33,7 +33,7 @@ func startLive(t testing.TB, tweak func(*config.Config)) *live {
 	stack, err := fakestack.Start(fakestack.Options{RecycleBin: true, Seed: 7})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	cfg, err := stack.Config(r.URL())
+	cfg, err := wiring.FakesConfig(stack, r.URL())
 	require.NoError(t, err)
 	if tweak != nil {
 		tweak(cfg)
@@ -224,7 +224,7 @@ func TestRedisRestartLosesNothing(t *testing.T) {
 	stack, err := fakestack.Start(fakestack.Options{Seed: 9})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	cfg, err := stack.Config(r.URL())
+	cfg, err := wiring.FakesConfig(stack, r.URL())
 	require.NoError(t, err)
 	cfg.Worker.Concurrency = 8
 	l := &live{redis: r, stack: stack, cfg: cfg, p: wiring.Pipeline(cfg, r.Client())}

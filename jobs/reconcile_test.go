@@ -439,7 +439,7 @@ func TestLostAOFTailIsReconciledFromTheManifest(t *testing.T) {
 	stack, err := fakestack.Start(fakestack.Options{Seed: 13})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	cfg, err := stack.Config(r.URL())
+	cfg, err := wiring.FakesConfig(stack, r.URL())
 	require.NoError(t, err)
 	rdb := r.Client()
 	l := &live{redis: r, stack: stack, cfg: cfg, p: wiring.Pipeline(cfg, rdb)}

@@ -123,7 +123,7 @@ func TestRedisKilledMidEnqueueAndMidBatch(t *testing.T) {
 	stack, err := fakestack.Start(fakestack.Options{Seed: 21})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	cfg, err := stack.Config(r.URL())
+	cfg, err := wiring.FakesConfig(stack, r.URL())
 	require.NoError(t, err)
 	cfg.Providers.MSS.RateLimit, cfg.Providers.SMH.RateLimit, cfg.Providers.VOD.RateLimit = 400, 400, 400
 	l := &live{redis: r, stack: stack, cfg: cfg, p: wiring.Pipeline(cfg, r.Client())}

@@ -72,7 +72,7 @@ func newHarness(t *testing.T, start time.Time, tweak func(*config.Config), polic
 	stack, err := fakestack.Start(fakestack.Options{Seed: 11, RecycleBin: true})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	cfg, err := stack.Config(r.URL())
+	cfg, err := wiring.FakesConfig(stack, r.URL())
 	require.NoError(t, err)
 	cfg.Scheduler.LeaseTTL = 2 * time.Second
 	cfg.Scheduler.Tick = time.Second

@@ -14,6 +14,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/reaper-media/reaper/internal/fakestack"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
 )
@@ -57,7 +58,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stack.Close()
-	cfg, err := stack.Config("redis://" + mr.Addr() + "/0")
+	cfg, err := wiring.FakesConfig(stack, "redis://"+mr.Addr()+"/0")
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/providers"
-	"github.com/reaper-media/reaper/providers/faults"
 )
 
 func runFakes(ctx context.Context, e *env, args []string) error {
@@ -39,15 +38,10 @@ func runFakes(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stack.Close()
-	transient := map[providers.Name]faults.Fault{
-		providers.MSS: {Status: 500, Code: "MSS.00000004", Message: "Internal Error"},
-		providers.SMH: {Status: 500, Code: "InternalServerError", Message: "Internal server error."},
-		providers.VOD: {Code: "InternalError", Message: "Internal error."},
-	}
 	for _, n := range providers.Names {
 		in := stack.Faults(n)
 		if *errorRate > 0 {
-			in.SetErrorRate(*errorRate, transient[n])
+			in.SetErrorRate(*errorRate, fakestack.TransientFault(n))
 		}
 		in.SetLatency(*latency, 0)
 		in.SetThrottle(*throttle)

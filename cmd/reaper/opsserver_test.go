@@ -24,6 +24,7 @@ import (
 
 	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/internal/fakestack"
+	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/httpapi"
 	"github.com/reaper-media/reaper/jobs/jobstest"
@@ -133,7 +134,7 @@ func TestAdminServer(t *testing.T) {
 	stack, err := fakestack.Start(fakestack.Options{Seed: 5})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	cfg, err := stack.Config(r.URL())
+	cfg, err := wiring.FakesConfig(stack, r.URL())
 	require.NoError(t, err)
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Admin.User, cfg.Admin.Password = "ops", dashboardPassword
@@ -311,7 +312,7 @@ func TestDashboardNeedsCredentials(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	newConfig := func(env map[string]string) *config.Config {
-		cfg, err := stack.Config(r.URL())
+		cfg, err := wiring.FakesConfig(stack, r.URL())
 		require.NoError(t, err)
 		cfg.API.Tokens = nil
 		if v := env["REAPER_API_TOKENS"]; v != "" {
@@ -398,7 +399,7 @@ func TestReadyzWarnsWhenRedisMayEvict(t *testing.T) {
 	stack, err := fakestack.Start(fakestack.Options{})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	cfg, err := stack.Config(r.URL())
+	cfg, err := wiring.FakesConfig(stack, r.URL())
 	require.NoError(t, err)
 	base, logs := startAdminFor(t, cfg, r.Client())
 	ready := func() httpapi.ReadyStatus {
@@ -430,7 +431,7 @@ func TestReadyzWarnsWhenRedisMayEvict(t *testing.T) {
 	noConfig := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { _ = noConfig.Close() })
 	noConfig.AddHook(failConfig{})
-	cfg2, err := stack.Config(r.URL())
+	cfg2, err := wiring.FakesConfig(stack, r.URL())
 	require.NoError(t, err)
 	base, _ = startAdminFor(t, cfg2, noConfig)
 	code, body := get(t, base+"/readyz")
@@ -443,7 +444,7 @@ func TestAdminOff(t *testing.T) {
 	stack, err := fakestack.Start(fakestack.Options{})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	cfg, err := stack.Config(r.URL())
+	cfg, err := wiring.FakesConfig(stack, r.URL())
 	require.NoError(t, err)
 	cfg.Admin.Listen = ""
 	logs := newLogWatch()
@@ -464,7 +465,7 @@ func TestAdminExtraReadiness(t *testing.T) {
 	stack, err := fakestack.Start(fakestack.Options{})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	cfg, err := stack.Config(r.URL())
+	cfg, err := wiring.FakesConfig(stack, r.URL())
 	require.NoError(t, err)
 	cfg.Admin.Listen = "127.0.0.1:0"
 	logs := newLogWatch()

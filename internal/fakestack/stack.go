@@ -5,7 +5,11 @@
 // It is not a test package: the binary links it for `reaper demo` and `reaper fakes`, so it must never
 // import testing, net/http/httptest, testify or the conformance suite (cmd/reaper's
 // TestBinaryCarriesNoTestCode fails if it does). It sits in internal/ at the module root, not under
-// providers/, because it wires above the providers: it builds a config and reads jobs' outcome store.
+// providers/, because it reads jobs' outcome store. It does not read config: the config that points
+// reaper at the fakes is built by the wiring (wiring.FakesConfig), from URL and Creds.
+//
+// Each provider's fake is one entry of the fakes table (fakes.go), the one place here that names
+// providers; the stack, its targets and its fault mix loop over it.
 package fakestack
 
 import (
@@ -17,7 +21,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/providers/faults"
@@ -45,23 +48,35 @@ func DefaultCredentials() Credentials {
 	}
 }
 
+// subAppEnv is the variable of Credentials.VODSubApp, the one credential that is not a string.
+const subAppEnv = "REAPER_VOD_SUB_APP_ID"
+
+// vars binds each string credential to the REAPER_* variable a reaper deployment reads it from, so
+// CredentialsFromEnv and Env name each variable once.
+func (c *Credentials) vars() []struct {
+	name string
+	v    *string
+} {
+	return []struct {
+		name string
+		v    *string
+	}{
+		{"REAPER_MSS_AK", &c.MSSAK}, {"REAPER_MSS_SK", &c.MSSSK}, {"REAPER_MSS_PROJECT_ID", &c.MSSProject},
+		{"REAPER_SMH_LIBRARY_ID", &c.SMHLibrary}, {"REAPER_SMH_LIBRARY_SECRET", &c.SMHSecret},
+		{"REAPER_VOD_SECRET_ID", &c.VODSecretID}, {"REAPER_VOD_SECRET_KEY", &c.VODSecretKey},
+	}
+}
+
 // CredentialsFromEnv overlays the REAPER_* credential variables on the defaults, so `reaper fakes`
 // accepts exactly what a reaper deployment with the same environment sends.
 func CredentialsFromEnv(getenv func(string) string) Credentials {
 	c := DefaultCredentials()
-	set := func(dst *string, name string) {
-		if v := getenv(name); v != "" {
-			*dst = v
+	for _, e := range c.vars() {
+		if v := getenv(e.name); v != "" {
+			*e.v = v
 		}
 	}
-	set(&c.MSSAK, "REAPER_MSS_AK")
-	set(&c.MSSSK, "REAPER_MSS_SK")
-	set(&c.MSSProject, "REAPER_MSS_PROJECT_ID")
-	set(&c.SMHLibrary, "REAPER_SMH_LIBRARY_ID")
-	set(&c.SMHSecret, "REAPER_SMH_LIBRARY_SECRET")
-	set(&c.VODSecretID, "REAPER_VOD_SECRET_ID")
-	set(&c.VODSecretKey, "REAPER_VOD_SECRET_KEY")
-	if v, err := strconv.ParseUint(getenv("REAPER_VOD_SUB_APP_ID"), 10, 64); err == nil && v > 0 {
+	if v, err := strconv.ParseUint(getenv(subAppEnv), 10, 64); err == nil && v > 0 {
 		c.VODSubApp = v
 	}
 	return c
@@ -69,12 +84,11 @@ func CredentialsFromEnv(getenv func(string) string) Credentials {
 
 // Env returns the REAPER_* variables a reaper process needs to talk to the fakes.
 func (c Credentials) Env() map[string]string {
-	return map[string]string{
-		"REAPER_MSS_AK": c.MSSAK, "REAPER_MSS_SK": c.MSSSK, "REAPER_MSS_PROJECT_ID": c.MSSProject,
-		"REAPER_SMH_LIBRARY_ID": c.SMHLibrary, "REAPER_SMH_LIBRARY_SECRET": c.SMHSecret,
-		"REAPER_VOD_SECRET_ID": c.VODSecretID, "REAPER_VOD_SECRET_KEY": c.VODSecretKey,
-		"REAPER_VOD_SUB_APP_ID": strconv.FormatUint(c.VODSubApp, 10),
+	out := map[string]string{subAppEnv: strconv.FormatUint(c.VODSubApp, 10)}
+	for _, e := range c.vars() {
+		out[e.name] = *e.v
 	}
+	return out
 }
 
 // Stack is the three provider fakes served on loopback: what the demo, `reaper fakes`, the integration
@@ -105,14 +119,14 @@ func Start(o Options) (*Stack, error) {
 	if c == (Credentials{}) {
 		c = DefaultCredentials()
 	}
-	s := &Stack{
-		Creds: c,
-		MSS:   msstest.New(msstest.Options{Keys: map[string]string{c.MSSAK: c.MSSSK}, Projects: []string{c.MSSProject}, Seed: o.Seed}),
-		SMH: smhtest.New(smhtest.Options{Seed: o.Seed + 1, Libraries: map[string]smhtest.Library{
-			c.SMHLibrary: {Secret: c.SMHSecret, RecycleBin: o.RecycleBin}}}),
-		VOD: vodtest.New(vodtest.Options{Seed: o.Seed + 2, SubAppIDs: []uint64{c.VODSubApp},
-			Credentials: []vodtest.Credential{{SecretID: c.VODSecretID, SecretKey: c.VODSecretKey}}}),
-		URL: map[providers.Name]string{},
+	s := &Stack{Creds: c, URL: map[providers.Name]string{}}
+	for _, n := range providers.Names {
+		f, ok := fakes[n]
+		if !ok {
+			s.Close()
+			return nil, fmt.Errorf("fakestack: no fake for provider %q", n)
+		}
+		f.start(s, o)
 	}
 	for _, n := range providers.Names {
 		addr := o.Addr[n]
@@ -142,55 +156,23 @@ func (s *Stack) Close() {
 // Fake returns provider n's fake. It panics for a provider the stack has no fake of: quietly handing
 // over another provider's fake would send a test's requests to the wrong service.
 func (s *Stack) Fake(n providers.Name) faults.Fake {
-	switch n {
-	case providers.MSS:
-		return s.MSS
-	case providers.SMH:
-		return s.SMH
-	case providers.VOD:
-		return s.VOD
+	f, ok := fakes[n]
+	if !ok {
+		panic(fmt.Sprintf("fakestack: no fake for provider %q", n))
 	}
-	panic(fmt.Sprintf("fakestack: no fake for provider %q", n))
+	return f.of(s)
 }
 
 // Faults returns provider n's fault injector.
 func (s *Stack) Faults(n providers.Name) *faults.Injector { return s.Fake(n).Faults() }
 
-// Config returns a validated config with all three providers enabled at the fakes and Redis at
-// redisURL, with quick retries and breakers suited to tests and the demo.
-func (s *Stack) Config(redisURL string) (*config.Config, error) {
-	env := s.Creds.Env()
-	env["REAPER_REDIS_URL"] = redisURL
-	env["REAPER_MSS_ENDPOINT"] = s.URL[providers.MSS]
-	env["REAPER_SMH_ENDPOINT"] = s.URL[providers.SMH]
-	env["REAPER_VOD_ENDPOINT"] = s.URL[providers.VOD]
-	cfg, err := config.Parse([]byte(`
-worker: {concurrency: 32, rate_limit_max_wait: 1s, shutdown_timeout: 5s}
-retry: {max_attempts: 6, base_delay: 50ms, max_delay: 1s, throttle_delay: 200ms}
-breaker: {consecutive_failures: 5, open_timeout: 1s, interval: 10s}
-providers:
-  mss: {enabled: true, rate_limit: 5000, timeout: 5s}
-  smh: {enabled: true, rate_limit: 5000, timeout: 5s}
-  vod: {enabled: true, rate_limit: 5000, timeout: 5s}
-`))
-	if err != nil {
-		return nil, err
-	}
-	return config.FromParsed(cfg, func(k string) string { return env[k] })
-}
-
 // Targets returns n distinct targets per provider, in provider order, and adds to the fakes all but
 // every goneEvery-th (those are "already gone"; goneEvery 0 adds all).
 func (s *Stack) Targets(n, goneEvery int) []providers.Target {
-	c := s.Creds
 	var out []providers.Target
 	for i := range n {
-		ts := []providers.Target{
-			{Provider: providers.MSS, ProjectID: c.MSSProject, FileID: fmt.Sprintf("mss-file-%07d", i)},
-			{Provider: providers.SMH, LibraryID: c.SMHLibrary, SpaceID: "-", Path: fmt.Sprintf("reaper-demo/dir-%03d/file %07d.mp4", i%100, i)},
-			{Provider: providers.VOD, FileID: fmt.Sprintf("5285890%012d", i), SubAppID: c.VODSubApp},
-		}
-		for _, t := range ts {
+		for _, p := range providers.Names {
+			t := fakes[p].target(s.Creds, i)
 			if goneEvery == 0 || i%goneEvery != goneEvery-1 {
 				s.Fake(t.Provider).Add(t)
 			}
@@ -243,22 +225,19 @@ func (s *Stack) Verify(ctx context.Context, store *jobs.Store, batch string, tar
 	return errors.Join(errs...)
 }
 
-// RealisticFaults applies the demo's fault mix, each in its provider's own wire format: MetaStudio
-// answers 5% MSS.00000004 and is down for the first outage; SMH throttles at 100 requests/second and
-// answers 2% 503 ServerOverloaded; VOD answers 4% InternalError or RequestLimitExceeded. Every answer
-// takes 2-10 ms.
+// RealisticFaults applies the demo's fault mix, each in its provider's own wire format (each fake's
+// entry in fakes.go says which): MetaStudio answers 5% MSS.00000004 and is down for the first outage;
+// SMH throttles at 100 requests/second and answers 2% 503 ServerOverloaded; VOD answers 4%
+// InternalError or RequestLimitExceeded. Every answer takes 2-10 ms.
 func (s *Stack) RealisticFaults(outage time.Duration) {
 	now := time.Now()
-	mss := s.Faults(providers.MSS)
-	mss.SetErrorRate(0.05, faults.Fault{Status: 500, Code: "MSS.00000004", Message: "Internal Error"})
-	mss.SetOutage(now, now.Add(outage))
-	smh := s.Faults(providers.SMH)
-	smh.SetThrottle(100)
-	smh.SetErrorRate(0.02, faults.Fault{Status: 503, Code: "ServerOverloaded", Message: "Server overloaded."})
-	vod := s.Faults(providers.VOD)
-	vod.SetErrorRate(0.04, faults.Fault{Code: "InternalError", Message: "Internal error."},
-		faults.Fault{Code: "RequestLimitExceeded", Message: "The number of requests exceeds the frequency limit."})
 	for _, n := range providers.Names {
-		s.Faults(n).SetLatency(2*time.Millisecond, 8*time.Millisecond)
+		in := s.Faults(n)
+		fakes[n].realistic(in, now, outage)
+		in.SetLatency(2*time.Millisecond, 8*time.Millisecond)
 	}
 }
+
+// TransientFault is provider n's documented transient error (an MSS 500 MSS.00000004, an SMH 500
+// InternalServerError, a VOD InternalError): what `reaper fakes --error-rate` answers.
+func TransientFault(n providers.Name) faults.Fault { return fakes[n].transient }

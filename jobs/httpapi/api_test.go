@@ -46,7 +46,7 @@ func start(t *testing.T, tweak func(*httpapi.Options)) *env {
 	stack, err := fakestack.Start(fakestack.Options{Seed: 11})
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
-	cfg, err := stack.Config(r.URL())
+	cfg, err := wiring.FakesConfig(stack, r.URL())
 	require.NoError(t, err)
 	p := wiring.Pipeline(cfg, r.Client())
 	logs := &syncBuffer{}
