@@ -149,7 +149,7 @@ func (h *handler) process(ctx context.Context, log *slog.Logger, p Payload) erro
 	for {
 		err := h.attempt(ctx, log, p)
 		var rs *rescheduleError
-		if !errors.As(err, &rs) || rs.After > h.maxWait || rs.Reason == "parked" {
+		if !errors.As(err, &rs) || rs.After > h.maxWait || rs.Reason == "parked" || rs.Reason == reasonSuspended {
 			return err
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < rs.After+h.persist {
@@ -172,12 +172,16 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 	// No per-task "already recorded?" read: a re-run after a crash, or a second line for the same
 	// target, calls the provider again (it answers gone), and Finish keeps the first record (or the
 	// deletion, when the first record was a re-run's already_gone).
-	switch cancelled, err := h.cancels.cancelled(ctx, h.store, p.Batch); {
+	switch st, err := h.cancels.state(ctx, h.store, p.Batch); {
 	case err != nil:
 		return err // before any provider call: asynq runs it again, no budget spent
-	case cancelled:
+	case st.cancelled:
 		rec.Outcome = Cancelled
 		return h.finish(ctx, log, rec, false)
+	case st.suspended:
+		// Held, unrecorded, budget untouched, until the batch is resumed (Admin.ResumeBatch runs held
+		// tasks at once) or cancelled.
+		return &rescheduleError{After: h.policy.spread(suspendHold), Reason: reasonSuspended}
 	}
 	lane, ok := h.lanes[t.Provider]
 	if !ok {
@@ -390,39 +394,41 @@ func (h *handler) finish(ctx context.Context, log *slog.Logger, rec Record, call
 	return nil
 }
 
-// cancelRecheck is how often a worker re-reads a batch's cancelled flag: cancel takes effect at the
-// workers within this time (queued tasks are removed by cancel itself at once).
+// cancelRecheck is how often a worker re-reads a batch's cancelled and suspended flags: cancel,
+// suspension and resume take effect at the workers within this time (queued tasks are removed by
+// cancel itself at once).
 const cancelRecheck = time.Second
 
-// cancelCache remembers each batch's cancelled flag for cancelRecheck, so a batch of a million tasks
-// costs a Redis read per second per worker, not one per task.
+// cancelCache remembers each batch's cancelled and suspended flags for cancelRecheck, so a batch of a
+// million tasks costs a Redis read per second per worker, not one per task.
 type cancelCache struct {
 	mu sync.Mutex
 	m  map[string]cancelState
 }
 
 type cancelState struct {
-	cancelled bool
-	checked   time.Time
+	batchFlags
+	checked time.Time
 }
 
-func (c *cancelCache) cancelled(ctx context.Context, s *Store, batch string) (bool, error) {
+// state returns batch's flags, read at most once per cancelRecheck (a cancel, which is final, once).
+func (c *cancelCache) state(ctx context.Context, s *Store, batch string) (batchFlags, error) {
 	now := time.Now()
 	c.mu.Lock()
 	st, ok := c.m[batch]
 	c.mu.Unlock()
 	if ok && (st.cancelled || now.Sub(st.checked) < cancelRecheck) {
-		return st.cancelled, nil
+		return st.batchFlags, nil
 	}
-	yes, err := s.Cancelled(ctx, batch)
+	f, err := s.flags(ctx, batch)
 	if err != nil {
-		return false, err
+		return batchFlags{}, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) > 10000 { // many batches seen: forget them all rather than grow without bound
 		clear(c.m)
 	}
-	c.m[batch] = cancelState{cancelled: yes, checked: now}
-	return yes, nil
+	c.m[batch] = cancelState{batchFlags: f, checked: now}
+	return f, nil
 }

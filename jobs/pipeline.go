@@ -34,6 +34,8 @@ type Options struct {
 	Worker WorkerSettings
 	// Providers are each provider's settings in the worker.
 	Providers map[providers.Name]ProviderSettings
+	// Notify delivers batch events (done, suspended) to the outcome stream and webhooks.
+	Notify NotifyOptions
 }
 
 // BreakerSettings configures each provider's circuit breaker, one per provider in every worker
@@ -119,6 +121,7 @@ type Worker struct {
 	rescue     *rescuer
 	stopRescue context.CancelFunc
 	rescueDone chan struct{}
+	notify     *notifier
 }
 
 // Start starts processing tasks, and the sweep that requeues tasks asynq holds active with no live
@@ -131,6 +134,12 @@ func (w *Worker) Start() error {
 			}
 			return err
 		}
+	}
+	if err := w.notify.start(); err != nil {
+		for _, srv := range w.servers {
+			srv.Shutdown()
+		}
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.stopRescue, w.rescueDone = cancel, make(chan struct{})
@@ -153,6 +162,7 @@ func (w *Worker) Shutdown() {
 	for _, srv := range w.servers {
 		wg.Go(srv.Shutdown) // together, so the shutdown timeout is not multiplied
 	}
+	wg.Go(w.notify.shutdown)
 	wg.Wait()
 	w.handler.Wait(w.handler.persist + 5*time.Second)
 }
@@ -201,5 +211,6 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 		servers = append(servers, newServer(p.Redis, serverOptions{Concurrency: c, Queues: map[providers.Name]int{n: 1},
 			ShutdownTimeout: ws.ShutdownTimeout, Policy: p.o.Retry, PollInterval: ws.PollInterval, Logger: log}))
 	}
-	return &Worker{handler: h, servers: servers, Overnight: overnight, rescue: newRescuer(p.Redis, names, log)}
+	return &Worker{handler: h, servers: servers, Overnight: overnight, rescue: newRescuer(p.Redis, names, log),
+		notify: newNotifier(p.Redis, p.Store, p.o.Notify, log)}
 }

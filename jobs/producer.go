@@ -26,6 +26,9 @@ type ProducerOptions struct {
 	Fill func(*providers.Target)
 	// Enabled lists the providers this deployment serves; targets for others are rejected.
 	Enabled []providers.Name
+	// Batch is what a batch gets when its BatchMeta leaves it out: the failure threshold and the
+	// webhook (config batch.*).
+	Batch BatchDefaults
 }
 
 // Producer enqueues delete tasks. It is the Go API behind `reaper enqueue`, the HTTP API and the
@@ -81,7 +84,7 @@ func (p *Producer) Submit(ctx context.Context, meta BatchMeta, targets iter.Seq[
 	if meta.ID == "" {
 		meta.ID = NewBatchID(time.Now())
 	}
-	if err := p.store.CreateBatch(ctx, meta); err != nil {
+	if err := p.store.CreateBatch(ctx, p.o.Batch.apply(meta)); err != nil {
 		return Summary{Batch: meta.ID}, err
 	}
 	sum, err := p.Add(ctx, meta.ID, targets, progress)
@@ -201,7 +204,10 @@ func (p *Producer) RetryFailed(ctx context.Context, batch string, meta BatchMeta
 	if meta.ID == "" {
 		meta.ID = NewBatchID(time.Now())
 	}
-	if err := p.store.CreateBatch(ctx, meta); err != nil {
+	if err := p.store.CreateBatch(ctx, p.o.Batch.apply(meta)); err != nil {
+		return Summary{Batch: meta.ID}, err
+	}
+	if err := p.store.Audit(ctx, batch, meta.SubmittedBy, AuditRetried, "retried as "+meta.ID); err != nil {
 		return Summary{Batch: meta.ID}, err
 	}
 	var readErr error

@@ -76,12 +76,14 @@ var (
 	noteScript   = jobstest.Script(jobs.NoteScriptSHA)
 	asynqDone    = butNot(asynqScript(":active", ":processed:"), asynqScript(":failed:"))
 	asynqRetry   = asynqScript(":active", ":retry", ":failed:")
+	// cancelCheck is the worker's one read of a batch's cancelled and suspended flags.
+	cancelCheck = jobstest.Command("hmget").KeyContains("suspended_at")
 )
 
 func faultMatrix() []faultRow {
 	return []faultRow{
-		{site: "cancel check (HEXISTS)", match: jobstest.Command("hexists").KeyContains("reaper:batch:"), provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
-		{site: "cancel check (HEXISTS), twice", match: jobstest.Command("hexists").KeyContains("reaper:batch:"), times: 2, provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
+		{site: "cancel check (HMGET)", match: cancelCheck, provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
+		{site: "cancel check (HMGET), twice", match: cancelCheck, times: 2, provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
 		{site: "rate limiter (redis_rate script)", match: jobstest.Command("evalsha").KeyContains("rate:reaper:"), provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
 		{site: "finish script", match: finishScript, provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
 		{site: "finish script", drop: true, match: finishScript, provider: providers.MSS, want: jobs.Deleted, wantCalls: 1},
@@ -98,7 +100,7 @@ func faultMatrix() []faultRow {
 			viaAsynq: true, within: 3 * time.Minute},
 		{site: "asynq retry after a 500", drop: true, match: asynqRetry, provider: providers.MSS, transient: 1, want: jobs.Deleted, wantCalls: 2,
 			viaAsynq: true},
-		{site: "cancel check before the last attempt", match: jobstest.Command("hexists").KeyContains("reaper:batch:"), nth: 2, times: 2,
+		{site: "cancel check before the last attempt", match: cancelCheck, nth: 2, times: 2,
 			provider: providers.MSS, transient: 10, want: jobs.Failed, wantCalls: 3},
 		{site: "attempt note of the last attempt", match: noteScript, nth: 3, provider: providers.MSS, transient: 10, want: jobs.Failed, wantCalls: 3},
 		{site: "attempt note of the last attempt", drop: true, match: noteScript, nth: 3, provider: providers.MSS, transient: 10, want: jobs.Failed, wantCalls: 3},

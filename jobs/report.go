@@ -31,6 +31,13 @@ type BatchStatus struct {
 	// the earliest time one of them runs again.
 	Parked      int64      `json:"parked"`
 	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	// Suspended says the failure threshold holds the batch's remaining tasks, SuspendReason why:
+	// `reaper resume --batch ID` continues it, `reaper cancel` ends it.
+	Suspended     bool       `json:"suspended"`
+	SuspendedAt   *time.Time `json:"suspended_at,omitempty"`
+	SuspendReason string     `json:"suspend_reason,omitempty"`
+	// Audit is the batch's audit trail, oldest first (Describe fills it).
+	Audit []AuditEntry `json:"audit,omitempty"`
 }
 
 // StatusOf is a batch's BatchStatus; every outcome is present, zero or not.
@@ -40,6 +47,12 @@ func StatusOf(b BatchInfo) BatchStatus {
 		Pending: b.Pending(), Outcomes: map[string]int64{}, RatePerSec: b.Rate(), ETASeconds: b.ETA().Seconds()}
 	for _, o := range Outcomes {
 		s.Outcomes[string(o)] = b.Counts[o]
+	}
+	if b.Suspended {
+		s.Suspended, s.SuspendReason = true, b.SuspendReason
+		if at := b.SuspendedAt; !at.IsZero() {
+			s.SuspendedAt = &at
+		}
 	}
 	return s
 }

@@ -17,9 +17,13 @@ import (
 //	reaper:batch:<id>:out           HASH   target key -> Record JSON: the first outcome wins
 //	reaper:batch:<id>:try           HASH   "<target key><try* suffix>" for tasks still in flight
 //	reaper:batch:<id>:parked        ZSET   target key -> next attempt (unix ms) of parked tasks
+//	reaper:batch:<id>:audit         LIST   AuditEntry JSON, oldest first: who changed the batch's state
+//	reaper:idempotency:<sha256>     STRING "<batch id> <request digest>" of an idempotent submission
+//	reaper:notify:outbox            LIST   batch events (done, suspended) waiting for the notifier
 //	reaper:parked:<provider>        ZSET   "<batch>\n<target key>" -> next attempt, across batches
 //	reaper:overnight:<provider>:<ms> STRING slots handed out in the window opening at <ms>
-//	reaper:outcomes                 STREAM one entry per outcome (field "r": the Record JSON)
+//	reaper:outcomes                 STREAM one entry per outcome (field "r": the Record JSON), and
+//	                                       one per batch done (fields "event", "batch", "status")
 //	reaper:index:<provider>         ZSET   retention index: target key -> due (unix ms)
 //	reaper:index:<provider>:t       HASH   retention index: target key -> target JSON
 //	rate:reaper:<provider>          STRING the shared rate limiter's GCRA state (redis_rate's prefix)
@@ -29,6 +33,9 @@ const (
 	StreamKey = "reaper:outcomes"
 	// streamField is the stream entry's field holding the Record JSON.
 	streamField = "r"
+	// streamEventField marks a stream entry that is a batch event, not an outcome: "event" is
+	// EventDone, "batch" the batch id, "status" its BatchStatus JSON. It has no "r".
+	streamEventField = "event"
 
 	batchesKey = "reaper:batches"
 )
@@ -37,6 +44,15 @@ func metaKey(id string) string   { return "reaper:batch:" + id }
 func outKey(id string) string    { return "reaper:batch:" + id + ":out" }
 func tryKey(id string) string    { return "reaper:batch:" + id + ":try" }
 func parkedKey(id string) string { return "reaper:batch:" + id + ":parked" }
+func auditKey(id string) string  { return "reaper:batch:" + id + ":audit" }
+
+// idempotencyKey holds the batch an idempotent submission created; name is a digest of the scope and
+// the client's key, so neither reaches a key name as typed.
+func idempotencyKey(name string) string { return "reaper:idempotency:" + name }
+
+// notifyOutboxKey is the list the finish and seal scripts push batch events onto, in the same
+// script as the change they announce, so no event is lost to a crash; the notifier drains it.
+const notifyOutboxKey = "reaper:notify:outbox"
 
 // providerParkedKey is provider n's parked set across batches (member "<batch>\n<key>").
 func providerParkedKey(n providers.Name) string { return "reaper:parked:" + string(n) }
@@ -67,6 +83,19 @@ const (
 	metaCancelledAt  = "cancelled_at"
 	metaFirstOutcome = "first_outcome_ms"
 	metaLastOutcome  = "last_outcome_ms"
+
+	// The failure threshold, per batch (BatchMeta): the finish script suspends the batch when a
+	// failed outcome makes failed/terminal exceed max_failure_ratio with terminal >= min_outcomes,
+	// both counted from failed_base/terminal_base (the counts when it was last resumed).
+	metaMaxFailureRatio = "max_failure_ratio" // "0" or absent: no threshold
+	metaMinOutcomes     = "min_outcomes"
+	metaFailedBase      = "failed_base"
+	metaTerminalBase    = "terminal_base"
+	metaSuspendedAt     = "suspended_at"   // set while suspended: its tasks are held (RFC 3339)
+	metaSuspendReason   = "suspend_reason" // why, for status
+	metaNotify          = "notify"         // the webhook URL told when the batch is done or suspended
+	metaDoneAnnounced   = "done_announced" // "1" once the batch_done event is in the outbox
+	metaDoneStreamed    = "done_streamed"  // "1" once the batch_done event is on the outcome stream
 )
 
 // Suffixes of reaper:batch:<id>:try fields, after the target key.
@@ -94,7 +123,8 @@ var schemaNames = func() *strings.Replacer {
 	pairs := []string{}
 	for _, f := range []string{metaID, metaCreatedAt, metaSubmittedBy, metaSource, metaNote, metaTotal,
 		metaDuplicates, metaTerminal, metaSealed, metaSealedAt, metaCancelledAt, metaFirstOutcome, metaLastOutcome,
-		streamField} {
+		metaMaxFailureRatio, metaMinOutcomes, metaFailedBase, metaTerminalBase, metaSuspendedAt, metaSuspendReason,
+		metaNotify, metaDoneAnnounced, metaDoneStreamed, streamField, streamEventField} {
 		pairs = append(pairs, "{{"+f+"}}", f)
 	}
 	for _, f := range tryFields {

@@ -129,6 +129,19 @@ type BatchMeta struct {
 	SubmittedBy string
 	Source      string // "manifest:<file>", "cli", "policy:<name>", "retry:<batch>", "api"
 	Note        string
+	// MaxFailureRatio suspends the batch once MinOutcomes outcomes are recorded and more than this
+	// share of them failed (already_gone is a success); 0 turns the threshold off. Nil takes the
+	// producer's default (config batch.max_failure_ratio).
+	MaxFailureRatio *float64
+	// MinOutcomes is how many outcomes the threshold waits for (0: the producer's default,
+	// batch.min_outcomes).
+	MinOutcomes int
+	// Notify is the webhook URL POSTed when the batch is done or suspended ("": the producer's
+	// default, batch.notify_url; none when that is empty too).
+	Notify string
+	// IdempotencyKey, when set, makes Producer.SubmitIdempotent return the batch an earlier
+	// submission with the same key (and scope) created instead of creating a second one.
+	IdempotencyKey IdempotencyKey
 }
 
 // CreateBatch records a new, open batch. Tasks may be enqueued into it until SealBatch.
@@ -142,13 +155,24 @@ func (s *Store) CreateBatch(ctx context.Context, m BatchMeta) error {
 		return fmt.Errorf("create batch: %w", err)
 	}
 	if !created {
-		return fmt.Errorf("batch %s already exists", m.ID)
+		return fmt.Errorf("%w: %s", ErrBatchExists, m.ID)
+	}
+	ratio := 0.0
+	if m.MaxFailureRatio != nil {
+		ratio = *m.MaxFailureRatio
+	}
+	submitted, err := auditEntry(now, m.SubmittedBy, AuditSubmitted, m.Source)
+	if err != nil {
+		return fmt.Errorf("create batch: %w", err)
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, metaKey(m.ID), metaCreatedAt, now.UTC().Format(time.RFC3339Nano),
-			metaSubmittedBy, m.SubmittedBy, metaSource, m.Source, metaNote, m.Note, metaTotal, 0, metaSealed, 0)
+			metaSubmittedBy, m.SubmittedBy, metaSource, m.Source, metaNote, m.Note, metaTotal, 0, metaSealed, 0,
+			metaMaxFailureRatio, strconv.FormatFloat(ratio, 'g', -1, 64), metaMinOutcomes, m.MinOutcomes, metaNotify, m.Notify)
 		p.ZAdd(ctx, batchesKey, redis.Z{Score: float64(now.UnixMilli()), Member: m.ID})
 		p.Expire(ctx, metaKey(m.ID), s.retention)
+		p.RPush(ctx, auditKey(m.ID), submitted)
+		p.Expire(ctx, auditKey(m.ID), s.retention)
 		return nil
 	})
 	if err != nil {
@@ -171,14 +195,25 @@ func (s *Store) AddCounts(ctx context.Context, id string, enqueued, duplicates i
 	return err
 }
 
-// SealBatch marks a batch complete: no more tasks will be added, so it is done when every task is terminal.
+// SealBatch marks a batch complete: no more tasks will be added, so it is done when every task is
+// terminal. A batch whose tasks have all ended already (they ran while it was enqueued) is done now,
+// and announced as done by the seal itself (sealScript).
 func (s *Store) SealBatch(ctx context.Context, id string) error {
-	return s.rdb.HSet(ctx, metaKey(id), metaSealed, 1, metaSealedAt, s.now().UTC().Format(time.RFC3339Nano)).Err()
+	now := s.now()
+	n, err := sealScript.Run(ctx, s.rdb, []string{metaKey(id), notifyOutboxKey}, now.UTC().Format(time.RFC3339Nano),
+		now.UnixMilli(), id, int64(s.retention/time.Second)).Int()
+	if err != nil {
+		return err
+	}
+	if n == -1 {
+		return fmt.Errorf("%w: %s", ErrNoBatch, id)
+	}
+	return nil
 }
 
 // CancelBatch flags a batch as cancelled: workers record its remaining tasks as cancelled instead of
-// deleting them.
-func (s *Store) CancelBatch(ctx context.Context, id string) error {
+// deleting them. The first cancel is recorded in the batch's audit trail as who's.
+func (s *Store) CancelBatch(ctx context.Context, id, who string) error {
 	n, err := s.rdb.Exists(ctx, metaKey(id)).Result()
 	if err != nil {
 		return err
@@ -186,11 +221,14 @@ func (s *Store) CancelBatch(ctx context.Context, id string) error {
 	if n == 0 {
 		return fmt.Errorf("%w: %s", ErrNoBatch, id)
 	}
-	return s.rdb.HSetNX(ctx, metaKey(id), metaCancelledAt, s.now().UTC().Format(time.RFC3339Nano)).Err()
+	return s.flagOnce(ctx, id, metaCancelledAt, who, AuditCancelled, "")
 }
 
 // ErrNoBatch is returned for a batch id the store does not know (never created, or past retention).
 var ErrNoBatch = errors.New("no such batch")
+
+// ErrBatchExists is CreateBatch's answer for an id already taken.
+var ErrBatchExists = errors.New("batch already exists")
 
 // Cancelled reports whether the batch has been cancelled.
 func (s *Store) Cancelled(ctx context.Context, batch string) (bool, error) {
@@ -260,18 +298,27 @@ func (s *Store) note(ctx context.Context, batch, key, callID, code string, outag
 // deleted it while its own record could not be written; a cancel racing a worker that had the task):
 // the deletion is what happened, and its recycle-bin id is what restores the file.
 //
+// The failure threshold is decided here too, where outcomes are counted, so two workers recording at
+// once cannot both miss it: a new failed outcome that makes failed/terminal exceed the batch's
+// max_failure_ratio, with at least min_outcomes recorded (both counted since the last resume),
+// suspends the batch (suspended_at, suspend_reason, an audit entry by "reaper"). And the outcome that
+// makes a sealed batch done, like the duplicate that lowers its total to what has ended, announces
+// it once (done_announced). Both events go onto the notify outbox in the same script, so a crash
+// right after cannot lose the callback.
+//
 //	KEYS[1] batch:<id>  KEYS[2] batch:<id>:out  KEYS[3] batch:<id>:try  KEYS[4] outcomes stream
-//	KEYS[5] batch:<id>:parked  KEYS[6] parked:<provider>
+//	KEYS[5] batch:<id>:parked  KEYS[6] parked:<provider>  KEYS[7] batch:<id>:audit  KEYS[8] notify outbox
 //	ARGV[1] target key  ARGV[2] outcome  ARGV[3] record JSON without its closing brace
 //	ARGV[4] now (RFC 3339)  ARGV[5] attempts to add (0 or 1)  ARGV[6] ttl seconds
 //	ARGV[7] stream retention ms (0: no stream entry)  ARGV[8] stream max length (0: none)
 //	ARGV[9] now (unix ms)  ARGV[10] enqueue id  ARGV[11] batch id
 //
-// Returns 1 when it recorded the outcome, 0 when the target already had one (from another enqueue of
-// the same target, which is then counted as a duplicate, or from this one running twice), -1 when the
-// batch does not exist (expired, or never created): nothing is written then, so a late outcome cannot
-// recreate a partial batch that never completes.
-var finishScript = redis.NewScript(luaWithSchema(`
+// Returns -1 when the batch does not exist (expired, or never created): nothing is written then, so a
+// late outcome cannot recreate a partial batch that never completes. Otherwise the finish* bits:
+// finishRecorded when it recorded the outcome (clear: the target already had one, from another
+// enqueue of the same target, which is then counted as a duplicate, or from this one running twice),
+// finishSuspended when this outcome suspended the batch, finishDone when it made the batch done.
+var finishScript = redis.NewScript(luaWithSchema(announceDoneLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
 end
@@ -283,6 +330,9 @@ if old then
   if not string.find(old, '"enqueue_id":"'..ARGV[10]..'"', 1, true) then
     redis.call('HINCRBY', KEYS[1], '{{total}}', -1)
     redis.call('HINCRBY', KEYS[1], '{{duplicates}}', 1)
+    if announce_done(KEYS[1], KEYS[8], ARGV[11], ARGV[9], ARGV[6]) then
+      return 4
+    end
     return 0
   end
   local was = string.match(old, '"outcome":"([a-z_]+)"')
@@ -306,18 +356,44 @@ else
 end
 local rec = ARGV[3]..',"attempts":'..n..',"first_attempt":"'..first..'","last_attempt":"'..ARGV[4]..'"}'
 redis.call('HSET', KEYS[2], key, rec)
-redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+local count = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 local terminal = 0
+local result = 1
 if replaced then
   redis.call('HINCRBY', KEYS[1], replaced, -1)
 else
   terminal = redis.call('HINCRBY', KEYS[1], '{{terminal}}', 1)
   redis.call('HSETNX', KEYS[1], '{{first_outcome_ms}}', ARGV[9])
+  if ARGV[2] == 'failed' then
+    local m = redis.call('HMGET', KEYS[1], '{{max_failure_ratio}}', '{{min_outcomes}}', '{{suspended_at}}',
+      '{{cancelled_at}}', '{{terminal_base}}', '{{failed_base}}')
+    local ratio = tonumber(m[1]) or 0
+    if ratio > 0 and not m[3] and not m[4] then
+      local t = terminal - (tonumber(m[5]) or 0)
+      local f = count - (tonumber(m[6]) or 0)
+      if t >= math.max(tonumber(m[2]) or 1, 1) and f > ratio * t then
+        local why = string.format('%d of %d outcomes failed (%.1f%%), more than max_failure_ratio %s', f, t, 100 * f / t, m[1])
+        redis.call('HSET', KEYS[1], '{{suspended_at}}', ARGV[4], '{{suspend_reason}}', why)
+        redis.call('RPUSH', KEYS[7], '{"at":"'..ARGV[4]..'","who":"reaper","action":"suspended","detail":"'..why..'"}')
+        redis.call('EXPIRE', KEYS[7], ARGV[6])
+        redis.call('RPUSH', KEYS[8], '{"batch":"'..ARGV[11]..'","event":"batch_suspended","at_ms":'..ARGV[9]..'}')
+        redis.call('EXPIRE', KEYS[8], ARGV[6])
+        result = result + 2
+      end
+    end
+  end
+  if announce_done(KEYS[1], KEYS[8], ARGV[11], ARGV[9], ARGV[6]) then
+    result = result + 4
+  end
 end
 redis.call('HSET', KEYS[1], '{{last_outcome_ms}}', ARGV[9])
--- Retention runs from the last write.
+-- Retention runs from the last write. The audit list is refreshed at a batch's every 64th outcome and
+-- when it is done (a batch's last write that matters): cheaper than on every outcome.
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('EXPIRE', KEYS[2], ARGV[6])
+if terminal % 64 == 1 or result >= 4 then
+  redis.call('EXPIRE', KEYS[7], ARGV[6])
+end
 local keep = tonumber(ARGV[7])
 if keep > 0 then
   local id = redis.call('XADD', KEYS[4], '*', '{{r}}', rec)
@@ -331,8 +407,34 @@ if keep > 0 then
     end
   end
 end
-return 1
+return result
 `))
+
+// The finish script's reply bits (beside -1, no such batch).
+const (
+	finishRecorded  = 1 // the outcome was recorded
+	finishSuspended = 2 // it suspended the batch (the failure threshold)
+	finishDone      = 4 // it made the sealed batch done
+)
+
+// announceDoneLua defines announce_done(meta, outbox, batch id, now ms, ttl) for the scripts that
+// can make a batch done (an outcome, a duplicate lowering the total, sealing): when the batch is
+// sealed and every task has its outcome, and this has not been announced yet, it pushes the done
+// event onto the notify outbox and returns true.
+const announceDoneLua = `
+local function announce_done(meta, outbox, id, now_ms, ttl)
+  local m = redis.call('HMGET', meta, '{{sealed}}', '{{total}}', '{{terminal}}')
+  if m[1] ~= '1' or (tonumber(m[3]) or 0) < (tonumber(m[2]) or 0) then
+    return false
+  end
+  if redis.call('HSETNX', meta, '{{done_announced}}', 1) == 0 then
+    return false
+  end
+  redis.call('RPUSH', outbox, '{"batch":"'..id..'","event":"batch_done","at_ms":'..now_ms..'}')
+  redis.call('EXPIRE', outbox, ttl)
+  return true
+end
+`
 
 // errNoBatch is Finish's answer for a batch that does not exist: the record was not written.
 type errNoBatch struct{ batch string }
@@ -361,7 +463,8 @@ func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error)
 	}
 	now := s.now()
 	w := &finishWrite{
-		keys: []string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey, parkedKey(r.Batch), providerParkedKey(r.Provider)},
+		keys: []string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey, parkedKey(r.Batch), providerParkedKey(r.Provider),
+			auditKey(r.Batch), notifyOutboxKey},
 		args: []any{r.Key, string(r.Outcome), string(head[:len(head)-1]), now.UTC().Format(time.RFC3339Nano), add,
 			int64(s.retention / time.Second), s.streamRetention.Milliseconds(), s.streamMax, now.UnixMilli(), r.EnqueueID, r.Batch},
 		done: make(chan struct{}),
@@ -379,7 +482,7 @@ func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error)
 	if w.result == -1 {
 		return false, errNoBatch{r.Batch}
 	}
-	return w.result == 1, nil
+	return w.result&finishRecorded != 0, nil
 }
 
 // finishWrite is one Finish waiting for its group commit.
@@ -468,6 +571,15 @@ type BatchInfo struct {
 	Counts                    map[Outcome]int64
 	Terminal                  int64
 	FirstOutcome, LastOutcome time.Time
+	// Suspended says the failure threshold holds the batch's tasks (SuspendReason says why) until
+	// Admin.ResumeBatch or Cancel. MaxFailureRatio (0: no threshold) and MinOutcomes are its threshold;
+	// Notify is the webhook told when it is done or suspended.
+	Suspended       bool
+	SuspendedAt     time.Time
+	SuspendReason   string
+	MaxFailureRatio float64
+	MinOutcomes     int64
+	Notify          string
 }
 
 // Pending is the number of tasks without an outcome yet.
@@ -517,6 +629,9 @@ func (s *Store) Batch(ctx context.Context, id string) (BatchInfo, error) {
 		Counts: map[Outcome]int64{}, FirstOutcome: ms(metaFirstOutcome), LastOutcome: ms(metaLastOutcome),
 	}
 	b.CreatedAt, _ = time.Parse(time.RFC3339Nano, m[metaCreatedAt])
+	b.Suspended, b.SuspendReason, b.MinOutcomes, b.Notify = m[metaSuspendedAt] != "", m[metaSuspendReason], num(metaMinOutcomes), m[metaNotify]
+	b.SuspendedAt, _ = time.Parse(time.RFC3339Nano, m[metaSuspendedAt])
+	b.MaxFailureRatio, _ = strconv.ParseFloat(m[metaMaxFailureRatio], 64)
 	for _, o := range Outcomes {
 		b.Counts[o] = num(string(o))
 	}

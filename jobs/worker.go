@@ -92,9 +92,15 @@ func NewAdmin(rdb redis.UniversalClient, store *Store) *Admin {
 // pending, scheduled and retrying tasks are recorded cancelled and removed from the queues now.
 // In-flight deletes finish and are recorded as they end (a deletion that happens after all replaces
 // the cancelled record). It returns how many tasks it removed. Run again after an error, it picks up
-// where it stopped. ctx bounds its Redis retries.
+// where it stopped. ctx bounds its Redis retries. A suspended batch's held tasks are in the retry
+// sets, so they are recorded cancelled too.
 func (a *Admin) Cancel(ctx context.Context, batch string) (int, error) {
-	if err := a.store.CancelBatch(ctx, batch); err != nil {
+	return a.CancelAs(ctx, batch, "")
+}
+
+// CancelAs is Cancel recording who cancelled in the batch's audit trail.
+func (a *Admin) CancelAs(ctx context.Context, batch, who string) (int, error) {
+	if err := a.store.CancelBatch(ctx, batch, who); err != nil {
 		return 0, err
 	}
 	known, err := a.insp.Queues()
