@@ -98,13 +98,23 @@ func startOps(ctx context.Context, cfg *config.Config, p *app, log *slog.Logger,
 	return m, stop, nil
 }
 
-// newMetrics is the process's Prometheus metrics: the enabled providers pre-declared, each
-// provider's error codes from its classification table (with config overrides), and the queues
-// read from Redis at every scrape.
+// newMetrics is the process's Prometheus metrics: the enabled providers pre-declared with their rate
+// limits, each provider's error codes from its classification table (with config overrides), and the
+// queues, parked tasks and recent batches read from Redis at every scrape.
 func newMetrics(p *app) *metrics.Metrics {
-	m := metrics.New(metrics.Options{Providers: p.Config.Enabled(), Codes: codeTables(p.Config), Queues: p.Admin, Stream: p.Store})
+	m := metrics.New(metrics.Options{Providers: p.Config.Enabled(), Codes: codeTables(p.Config), Queues: p.Admin, Stream: p.Store,
+		RateLimits: rateLimits(p.Config), Batches: batchStates(p)})
 	m.SetParked(p.Store.ParkedByProvider)
 	return m
+}
+
+// rateLimits is each enabled provider's configured rate limit, for reaper_rate_limit.
+func rateLimits(cfg *config.Config) map[providers.Name]float64 {
+	out := map[providers.Name]float64{}
+	for _, n := range cfg.Enabled() {
+		out[n] = float64(cfg.Provider(n).RateLimit)
+	}
+	return out
 }
 
 func codeTables(cfg *config.Config) map[providers.Name]providers.Table {

@@ -1,6 +1,10 @@
 // Package metrics exposes the pipeline to Prometheus: what the handler observes (outcomes, provider
-// calls and their latency, breaker states, rate-limiter waits) and, read at scrape time, what Redis
-// holds (queue depth, latency and pause state per provider queue, parked tasks).
+// calls and their latency, breaker states, rate-limiter waits), the configured rate limits, and, read
+// at scrape time, what Redis holds (queue depth, latency and pause state per provider queue, parked
+// tasks, the open batches' progress and the suspended ones).
+//
+// deploy/grafana/reaper-dashboard.json and deploy/prometheus/reaper-alerts.yaml query these metrics;
+// cmd/reaper's dashboards test fails when they name one /metrics does not serve.
 //
 // Everything lives in one private registry per Metrics, never in prometheus.DefaultRegisterer, so two
 // pipelines in one process (tests, the demo) never share counters. Serve it with Handler.
@@ -53,9 +57,29 @@ type Options struct {
 	// Stream, when set, is read at every scrape for the outcome stream's consumer groups
 	// (reaper_outcome_stream_lag, reaper_outcome_stream_pending; usually the pipeline's *jobs.Store).
 	Stream StreamSource
+	// RateLimits is each provider's configured rate limit (requests/second shared by every worker),
+	// exported as reaper_rate_limit so a dashboard draws the achieved rate against it.
+	RateLimits map[providers.Name]float64
+	// Batches, when set, is read at every scrape for the reaper_batch* metrics: the open batches among
+	// the most recent MaxBatches, their totals and outcomes, and how many are suspended.
+	Batches BatchSource
+	// MaxBatches is how many of the most recent batches a scrape reads (default 100). Only open
+	// (not done) batches get per-batch series, so their number stays bounded.
+	MaxBatches int
 	// ScrapeTimeout bounds the scrape-time reads of Redis (default 5s).
 	ScrapeTimeout time.Duration
 }
+
+// BatchState is what the batch metrics need of one batch.
+type BatchState struct {
+	Info jobs.BatchInfo
+	// Suspended: the batch stopped itself when too many of its outcomes failed.
+	Suspended bool
+}
+
+// BatchSource reads the most recent batches (at most limit, newest first). It runs at scrape time
+// and must answer within ctx.
+type BatchSource func(ctx context.Context, limit int) ([]BatchState, error)
 
 // OtherCode is the code label value for codes past the MaxUnknownCodes budget.
 const OtherCode = "other"
@@ -76,6 +100,7 @@ type Metrics struct {
 	breaker      *prometheus.GaugeVec
 	limited      *prometheus.CounterVec
 	limitWait    *prometheus.HistogramVec
+	rateLimit    *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	unknown map[providers.Name]map[string]bool
@@ -92,6 +117,9 @@ func New(o Options) *Metrics {
 	}
 	if o.ScrapeTimeout <= 0 {
 		o.ScrapeTimeout = 5 * time.Second
+	}
+	if o.MaxBatches <= 0 {
+		o.MaxBatches = 100
 	}
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
@@ -122,16 +150,29 @@ func New(o Options) *Metrics {
 			Help:    "How long the shared rate limiter made a task wait, by provider.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"provider"}),
+		rateLimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "reaper_rate_limit",
+			Help: "The provider's configured rate limit: requests/second shared by every worker (providers.<p>.rate_limit).",
+		}, []string{"provider"}),
 		unknown: map[providers.Name]map[string]bool{},
 	}
-	m.reg.MustRegister(m.outcomes, m.calls, m.callDuration, m.breaker, m.limited, m.limitWait,
+	m.reg.MustRegister(m.outcomes, m.calls, m.callDuration, m.breaker, m.limited, m.limitWait, m.rateLimit,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&scrapeCollector{m: m})
+	// Every series a dashboard or an alert reads exists from the start, at zero, for each provider:
+	// rate() and absent-data checks then work before the first task.
 	for _, p := range o.Providers {
 		for _, out := range jobs.Outcomes {
 			m.outcomes.WithLabelValues(string(p), string(out))
 		}
+		m.calls.WithLabelValues(string(p), "ok", "")
+		m.callDuration.WithLabelValues(string(p))
+		m.limited.WithLabelValues(string(p))
+		m.limitWait.WithLabelValues(string(p))
 		m.breaker.WithLabelValues(string(p)).Set(0)
+	}
+	for p, r := range o.RateLimits {
+		m.rateLimit.WithLabelValues(string(p)).Set(r)
 	}
 	return m
 }
@@ -248,6 +289,15 @@ var (
 		[]string{"group"}, nil)
 	streamPendingDesc = prometheus.NewDesc("reaper_outcome_stream_pending",
 		"Outcome stream entries delivered to a consumer group and not acknowledged.", []string{"group"}, nil)
+	batchesOpenDesc = prometheus.NewDesc("reaper_batches_open",
+		"Batches not done (tasks without an outcome, or not sealed), among the most recent ones read.", nil, nil)
+	batchesSuspendedDesc = prometheus.NewDesc("reaper_batches_suspended",
+		"Batches suspended because too many of their outcomes failed (their tasks are held), among the most recent ones read.", nil, nil)
+	batchTasksDesc = prometheus.NewDesc("reaper_batch_tasks",
+		"An open batch's tasks (its total). Progress: sum by (batch) (reaper_batch_outcomes) / reaper_batch_tasks.",
+		[]string{"batch"}, nil)
+	batchOutcomesDesc = prometheus.NewDesc("reaper_batch_outcomes",
+		"An open batch's tasks ended, by outcome.", []string{"batch", "outcome"}, nil)
 )
 
 // StreamSource reports the outcome stream's consumer groups (*jobs.Store implements it).
@@ -263,6 +313,10 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- parkedDesc
 	ch <- streamLagDesc
 	ch <- streamPendingDesc
+	ch <- batchesOpenDesc
+	ch <- batchesSuspendedDesc
+	ch <- batchTasksDesc
+	ch <- batchOutcomesDesc
 }
 
 func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -281,6 +335,9 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(streamPendingDesc, prometheus.GaugeValue, float64(g.Pending), g.Name)
 		}
 	}
+	if src := c.m.o.Batches; src != nil {
+		c.collectBatches(ch, src)
+	}
 	if fn := c.m.parked.Load(); fn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), c.m.o.ScrapeTimeout)
 		defer cancel()
@@ -289,10 +346,44 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.NewInvalidMetric(parkedDesc, err)
 			return
 		}
+		for _, p := range c.m.o.Providers {
+			if _, ok := counts[p]; !ok {
+				counts[p] = 0
+			}
+		}
 		for p, n := range counts {
 			ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(n), string(p))
 		}
 	}
+}
+
+// collectBatches exports the open batches among the most recent ones: their totals and outcomes, and
+// how many are open and suspended. Done batches get no series, so the batch label stays bounded.
+func (c *scrapeCollector) collectBatches(ch chan<- prometheus.Metric, src BatchSource) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.m.o.ScrapeTimeout)
+	defer cancel()
+	states, err := src(ctx, c.m.o.MaxBatches)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(batchesOpenDesc, err)
+		return
+	}
+	open, suspended := 0, 0
+	for _, st := range states {
+		b := st.Info
+		if st.Suspended {
+			suspended++
+		}
+		if b.Done() {
+			continue
+		}
+		open++
+		ch <- prometheus.MustNewConstMetric(batchTasksDesc, prometheus.GaugeValue, float64(b.Total), b.ID)
+		for _, o := range jobs.Outcomes {
+			ch <- prometheus.MustNewConstMetric(batchOutcomesDesc, prometheus.GaugeValue, float64(b.Counts[o]), b.ID, string(o))
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(batchesOpenDesc, prometheus.GaugeValue, float64(open))
+	ch <- prometheus.MustNewConstMetric(batchesSuspendedDesc, prometheus.GaugeValue, float64(suspended))
 }
 
 func (c *scrapeCollector) collectQueues(ch chan<- prometheus.Metric, src QueueSource) {

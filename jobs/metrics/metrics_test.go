@@ -159,7 +159,11 @@ func TestParkedHook(t *testing.T) {
 
 // The metrics pass Prometheus' own lint (names, units, help).
 func TestMetricsLint(t *testing.T) {
-	m := metrics.New(metrics.Options{Providers: []providers.Name{providers.SMH}, Queues: queues{stats: []jobs.QueueStat{{Provider: providers.SMH}}}})
+	m := metrics.New(metrics.Options{Providers: []providers.Name{providers.SMH}, Queues: queues{stats: []jobs.QueueStat{{Provider: providers.SMH}}},
+		RateLimits: map[providers.Name]float64{providers.SMH: 50},
+		Batches: func(context.Context, int) ([]metrics.BatchState, error) {
+			return []metrics.BatchState{{Info: jobs.BatchInfo{ID: "b", Total: 1}, Suspended: true}}, nil
+		}})
 	m.Call(providers.SMH, providers.Throttled, "RateLimitExceeded", time.Millisecond)
 	m.RateLimited(providers.SMH, time.Millisecond)
 	m.SetParked(func(context.Context) (map[providers.Name]int, error) {
@@ -224,4 +228,66 @@ func TestOutcomeStreamLag(t *testing.T) {
 	text := scrape(t, m)
 	assert.Contains(t, text, `reaper_outcome_stream_lag{group="audit"} 3`)
 	assert.Contains(t, text, `reaper_outcome_stream_pending{group="audit"} 2`)
+}
+
+// The configured rate limits are exported, and every per-provider series exists at zero before the
+// first task, so a dashboard or an alert finds each family from the start.
+func TestRateLimitsAndSeriesDeclaredUpFront(t *testing.T) {
+	m := metrics.New(metrics.Options{Providers: []providers.Name{providers.SMH},
+		RateLimits: map[providers.Name]float64{providers.SMH: 50, providers.VOD: 100}})
+	m.SetParked(func(context.Context) (map[providers.Name]int, error) { return map[providers.Name]int{}, nil })
+	text := scrape(t, m)
+	for series, want := range map[string]string{
+		`reaper_rate_limit{provider="smh"}`:                              "50",
+		`reaper_rate_limit{provider="vod"}`:                              "100",
+		`reaper_provider_calls_total{class="ok",code="",provider="smh"}`: "0",
+		`reaper_provider_call_duration_seconds_count{provider="smh"}`:    "0",
+		`reaper_rate_limited_total{provider="smh"}`:                      "0",
+		`reaper_rate_limit_wait_seconds_count{provider="smh"}`:           "0",
+		`reaper_breaker_state{provider="smh"}`:                           "0",
+		`reaper_parked_tasks{provider="smh"}`:                            "0",
+	} {
+		assert.Contains(t, text, series+" "+want+"\n", series)
+	}
+	assert.NotContains(t, text, `provider="mss"`, "only the declared providers")
+}
+
+// Open batches get their total and outcomes; done ones get none; suspended ones are counted. A source
+// that fails does not fail the scrape.
+func TestBatchesAreReadAtScrapeTime(t *testing.T) {
+	open := jobs.BatchInfo{ID: "b-open", Sealed: true, Total: 10, Terminal: 4,
+		Counts: map[jobs.Outcome]int64{jobs.Deleted: 3, jobs.Failed: 1}}
+	done := jobs.BatchInfo{ID: "b-done", Sealed: true, Total: 2, Terminal: 2, Counts: map[jobs.Outcome]int64{jobs.Deleted: 2}}
+	held := jobs.BatchInfo{ID: "b-held", Sealed: true, Total: 5, Terminal: 3, Counts: map[jobs.Outcome]int64{jobs.Failed: 3}}
+	var limit int
+	var fail error
+	m := metrics.New(metrics.Options{MaxBatches: 7, Batches: func(ctx context.Context, n int) ([]metrics.BatchState, error) {
+		_, hasDeadline := ctx.Deadline()
+		require.True(t, hasDeadline, "the source gets a bounded context")
+		limit = n
+		return []metrics.BatchState{{Info: open}, {Info: done}, {Info: held, Suspended: true}}, fail
+	}})
+	require.NoError(t, testutil.GatherAndCompare(m.Registry(), strings.NewReader(`
+# HELP reaper_batches_open Batches not done (tasks without an outcome, or not sealed), among the most recent ones read.
+# TYPE reaper_batches_open gauge
+reaper_batches_open 2
+# HELP reaper_batches_suspended Batches suspended because too many of their outcomes failed (their tasks are held), among the most recent ones read.
+# TYPE reaper_batches_suspended gauge
+reaper_batches_suspended 1
+# HELP reaper_batch_tasks An open batch's tasks (its total). Progress: sum by (batch) (reaper_batch_outcomes) / reaper_batch_tasks.
+# TYPE reaper_batch_tasks gauge
+reaper_batch_tasks{batch="b-held"} 5
+reaper_batch_tasks{batch="b-open"} 10
+`), "reaper_batches_open", "reaper_batches_suspended", "reaper_batch_tasks"))
+	assert.Equal(t, 7, limit)
+	text := scrape(t, m)
+	assert.Contains(t, text, `reaper_batch_outcomes{batch="b-open",outcome="deleted"} 3`)
+	assert.Contains(t, text, `reaper_batch_outcomes{batch="b-open",outcome="recycled"} 0`, "every outcome, zero or not")
+	assert.Contains(t, text, `reaper_batch_outcomes{batch="b-held",outcome="failed"} 3`)
+	assert.NotContains(t, text, `batch="b-done"`, "a done batch has no series")
+
+	fail = errors.New("redis down")
+	text = scrape(t, m)
+	assert.NotContains(t, text, "reaper_batches_open ")
+	assert.Contains(t, text, "go_goroutines", "a failing source does not fail the scrape")
 }
