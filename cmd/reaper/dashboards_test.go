@@ -133,21 +133,29 @@ func checkExpr(t *testing.T, pql parser.Parser, expr string, served map[string]s
 }
 
 // scrapeServedMetrics starts the admin server of a process (what serves /metrics in worker,
-// scheduler and serve) on a real Redis with one open batch and one suspended one, before any task
-// ran, and returns every series name it serves with its labels.
+// scheduler and serve) on a real Redis with two open batches, one of them suspended, before any
+// task ran, and returns every series name it serves with its labels.
 func scrapeServedMetrics(t *testing.T) map[string]servedFamily {
 	t.Helper()
 	r, cfg := fakesConfig(t)
 	ctx := context.Background()
 	store := newApp(cfg, r.Client()).Store
-	for _, id := range []string{jobs.NewBatchID(time.Now()), jobs.NewBatchID(time.Now())} {
-		require.NoError(t, store.CreateBatch(ctx, jobs.BatchMeta{ID: id, SubmittedBy: "test"}))
+	// Two open batches; the first suspends itself at its first outcome, a failure.
+	ids := []string{jobs.NewBatchID(time.Now()), jobs.NewBatchID(time.Now())}
+	ratio := 0.5
+	for i, id := range ids {
+		meta := jobs.BatchMeta{ID: id, SubmittedBy: "test"}
+		if i == 0 {
+			meta.MaxFailureRatio, meta.MinOutcomes = &ratio, 1
+		}
+		require.NoError(t, store.CreateBatch(ctx, meta))
 		require.NoError(t, store.AddCounts(ctx, id, 3, 0))
 	}
-	ids, err := store.Batches(ctx, 10)
+	_, err := store.Finish(ctx, jobs.Record{Batch: ids[0], Provider: providers.MSS, Key: "k", EnqueueID: "e", Outcome: jobs.Failed}, true)
 	require.NoError(t, err)
-	require.Len(t, ids, 2)
-	require.NoError(t, r.Client().HSet(ctx, "reaper:batch:"+ids[0], "suspended_at", time.Now().UTC().Format(time.RFC3339)).Err())
+	b, err := store.Batch(ctx, ids[0])
+	require.NoError(t, err)
+	require.True(t, b.Suspended)
 
 	base, _ := startAdminFor(t, cfg, r.Client())
 	code, text := get(t, base+"/metrics")

@@ -103,7 +103,7 @@ func startOps(ctx context.Context, cfg *config.Config, p *app, log *slog.Logger,
 // queues, parked tasks and recent batches read from Redis at every scrape.
 func newMetrics(p *app) *metrics.Metrics {
 	m := metrics.New(metrics.Options{Providers: p.Config.Enabled(), Codes: codeTables(p.Config), Queues: p.Admin, Stream: p.Store,
-		RateLimits: rateLimits(p.Config), Batches: batchStates(p)})
+		RateLimits: rateLimits(p.Config), Batches: p.Store})
 	m.SetParked(p.Store.ParkedByProvider)
 	return m
 }

@@ -9,10 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/reaper-media/reaper/jobs"
-	"github.com/reaper-media/reaper/jobs/metrics"
 	"github.com/reaper-media/reaper/providers"
 )
 
@@ -241,50 +238,4 @@ func validOutcome(s string) bool {
 		}
 	}
 	return false
-}
-
-// batchStates is the batch metrics' source: the most recent batches, and which are suspended.
-func batchStates(p *app) metrics.BatchSource {
-	return func(ctx context.Context, limit int) ([]metrics.BatchState, error) {
-		ids, err := p.Store.Batches(ctx, int64(limit))
-		if err != nil {
-			return nil, err
-		}
-		suspended, err := suspendedBatches(ctx, p.Redis, ids)
-		if err != nil {
-			return nil, err
-		}
-		var out []metrics.BatchState
-		for _, id := range ids {
-			b, err := p.Store.Batch(ctx, id)
-			if errors.Is(err, jobs.ErrNoBatch) {
-				continue // gone past retention since the list was read
-			}
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, metrics.BatchState{Info: b, Suspended: suspended[id]})
-		}
-		return out, nil
-	}
-}
-
-// suspendedBatches reads, in one pipeline, which of the batches are suspended: a batch stops itself
-// when too many of its outcomes fail, and sets its suspended_at field (jobs/schema.go) while it is.
-// jobs.BatchInfo does not carry that field yet; once it does, this reads it from there.
-func suspendedBatches(ctx context.Context, rdb redis.UniversalClient, ids []string) (map[string]bool, error) {
-	cmds := make([]*redis.StringCmd, len(ids))
-	if _, err := rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = pl.HGet(ctx, "reaper:batch:"+id, "suspended_at")
-		}
-		return nil
-	}); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
-	}
-	out := map[string]bool{}
-	for i, id := range ids {
-		out[id] = cmds[i].Val() != ""
-	}
-	return out, nil
 }

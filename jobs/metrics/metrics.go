@@ -16,6 +16,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -61,7 +62,8 @@ type Options struct {
 	// exported as reaper_rate_limit so a dashboard draws the achieved rate against it.
 	RateLimits map[providers.Name]float64
 	// Batches, when set, is read at every scrape for the reaper_batch* metrics: the open batches among
-	// the most recent MaxBatches, their totals and outcomes, and how many are suspended.
+	// the most recent MaxBatches, their totals and outcomes, and how many are suspended (usually the
+	// pipeline's *jobs.Store).
 	Batches BatchSource
 	// MaxBatches is how many of the most recent batches a scrape reads (default 100). Only open
 	// (not done) batches get per-batch series, so their number stays bounded.
@@ -70,16 +72,12 @@ type Options struct {
 	ScrapeTimeout time.Duration
 }
 
-// BatchState is what the batch metrics need of one batch.
-type BatchState struct {
-	Info jobs.BatchInfo
-	// Suspended: the batch stopped itself when too many of its outcomes failed.
-	Suspended bool
+// BatchSource lists the most recent batches (newest first) and reads each one's state; *jobs.Store
+// is one. It is read at scrape time, within ScrapeTimeout.
+type BatchSource interface {
+	Batches(ctx context.Context, limit int64) ([]string, error)
+	Batch(ctx context.Context, id string) (jobs.BatchInfo, error)
 }
-
-// BatchSource reads the most recent batches (at most limit, newest first). It runs at scrape time
-// and must answer within ctx.
-type BatchSource func(ctx context.Context, limit int) ([]BatchState, error)
 
 // OtherCode is the code label value for codes past the MaxUnknownCodes budget.
 const OtherCode = "other"
@@ -362,15 +360,22 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 func (c *scrapeCollector) collectBatches(ch chan<- prometheus.Metric, src BatchSource) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.m.o.ScrapeTimeout)
 	defer cancel()
-	states, err := src(ctx, c.m.o.MaxBatches)
+	ids, err := src.Batches(ctx, int64(c.m.o.MaxBatches))
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(batchesOpenDesc, err)
 		return
 	}
 	open, suspended := 0, 0
-	for _, st := range states {
-		b := st.Info
-		if st.Suspended {
+	for _, id := range ids {
+		b, err := src.Batch(ctx, id)
+		if errors.Is(err, jobs.ErrNoBatch) {
+			continue // past retention since the list was read
+		}
+		if err != nil {
+			ch <- prometheus.NewInvalidMetric(batchesOpenDesc, err)
+			return
+		}
+		if b.Suspended {
 			suspended++
 		}
 		if b.Done() {

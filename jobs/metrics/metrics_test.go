@@ -29,6 +29,34 @@ type queues struct {
 
 func (q queues) Queues() ([]jobs.QueueStat, error) { return q.stats, q.err }
 
+// batches is a metrics.BatchSource holding its batches, newest first.
+type batches struct {
+	infos []jobs.BatchInfo
+	err   error
+	limit int64
+}
+
+func (b *batches) Batches(ctx context.Context, limit int64) ([]string, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		return nil, errors.New("the source gets a bounded context")
+	}
+	b.limit = limit
+	var ids []string
+	for _, i := range b.infos {
+		ids = append(ids, i.ID)
+	}
+	return ids, b.err
+}
+
+func (b *batches) Batch(_ context.Context, id string) (jobs.BatchInfo, error) {
+	for _, i := range b.infos {
+		if i.ID == id {
+			return i, nil
+		}
+	}
+	return jobs.BatchInfo{}, jobs.ErrNoBatch
+}
+
 func TestObserverEvents(t *testing.T) {
 	m := metrics.New(metrics.Options{Providers: []providers.Name{providers.MSS, providers.VOD}})
 	reg := m.Registry()
@@ -161,9 +189,7 @@ func TestParkedHook(t *testing.T) {
 func TestMetricsLint(t *testing.T) {
 	m := metrics.New(metrics.Options{Providers: []providers.Name{providers.SMH}, Queues: queues{stats: []jobs.QueueStat{{Provider: providers.SMH}}},
 		RateLimits: map[providers.Name]float64{providers.SMH: 50},
-		Batches: func(context.Context, int) ([]metrics.BatchState, error) {
-			return []metrics.BatchState{{Info: jobs.BatchInfo{ID: "b", Total: 1}, Suspended: true}}, nil
-		}})
+		Batches:    &batches{infos: []jobs.BatchInfo{{ID: "b", Total: 1, Suspended: true}}}})
 	m.Call(providers.SMH, providers.Throttled, "RateLimitExceeded", time.Millisecond)
 	m.RateLimited(providers.SMH, time.Millisecond)
 	m.SetParked(func(context.Context) (map[providers.Name]int, error) {
@@ -259,14 +285,9 @@ func TestBatchesAreReadAtScrapeTime(t *testing.T) {
 		Counts: map[jobs.Outcome]int64{jobs.Deleted: 3, jobs.Failed: 1}}
 	done := jobs.BatchInfo{ID: "b-done", Sealed: true, Total: 2, Terminal: 2, Counts: map[jobs.Outcome]int64{jobs.Deleted: 2}}
 	held := jobs.BatchInfo{ID: "b-held", Sealed: true, Total: 5, Terminal: 3, Counts: map[jobs.Outcome]int64{jobs.Failed: 3}}
-	var limit int
-	var fail error
-	m := metrics.New(metrics.Options{MaxBatches: 7, Batches: func(ctx context.Context, n int) ([]metrics.BatchState, error) {
-		_, hasDeadline := ctx.Deadline()
-		require.True(t, hasDeadline, "the source gets a bounded context")
-		limit = n
-		return []metrics.BatchState{{Info: open}, {Info: done}, {Info: held, Suspended: true}}, fail
-	}})
+	held.Suspended = true
+	src := &batches{infos: []jobs.BatchInfo{open, done, held}}
+	m := metrics.New(metrics.Options{MaxBatches: 7, Batches: src})
 	require.NoError(t, testutil.GatherAndCompare(m.Registry(), strings.NewReader(`
 # HELP reaper_batches_open Batches not done (tasks without an outcome, or not sealed), among the most recent ones read.
 # TYPE reaper_batches_open gauge
@@ -279,14 +300,14 @@ reaper_batches_suspended 1
 reaper_batch_tasks{batch="b-held"} 5
 reaper_batch_tasks{batch="b-open"} 10
 `), "reaper_batches_open", "reaper_batches_suspended", "reaper_batch_tasks"))
-	assert.Equal(t, 7, limit)
+	assert.Equal(t, int64(7), src.limit)
 	text := scrape(t, m)
 	assert.Contains(t, text, `reaper_batch_outcomes{batch="b-open",outcome="deleted"} 3`)
 	assert.Contains(t, text, `reaper_batch_outcomes{batch="b-open",outcome="recycled"} 0`, "every outcome, zero or not")
 	assert.Contains(t, text, `reaper_batch_outcomes{batch="b-held",outcome="failed"} 3`)
 	assert.NotContains(t, text, `batch="b-done"`, "a done batch has no series")
 
-	fail = errors.New("redis down")
+	src.err = errors.New("redis down")
 	text = scrape(t, m)
 	assert.NotContains(t, text, "reaper_batches_open ")
 	assert.Contains(t, text, "go_goroutines", "a failing source does not fail the scrape")
