@@ -228,7 +228,7 @@ func Default() Config {
 		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
 		Worker: Worker{
 			Concurrency:      20,
-			Queues:           map[string]int{"mss": 1, "smh": 1, "vod": 1},
+			Queues:           defaultQueues(),
 			ShutdownTimeout:  30 * time.Second,
 			RateLimitMaxWait: 2 * time.Second,
 			TaskTimeout:      5 * time.Minute,

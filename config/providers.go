@@ -273,6 +273,15 @@ func (p *Providers) validate() error {
 	return errors.Join(errs...)
 }
 
+// defaultQueues weighs every registered provider's queue 1 (worker.queues).
+func defaultQueues() map[string]int {
+	out := map[string]int{}
+	for _, n := range providers.Names {
+		out[string(n)] = 1
+	}
+	return out
+}
+
 // secrets lists the sections' credential values, set or not, in provider order.
 func (p *Providers) secrets() []string {
 	var out []string

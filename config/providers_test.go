@@ -28,7 +28,9 @@ func TestSectionsCoverTheRegistry(t *testing.T) {
 	}
 	for _, n := range providers.Names {
 		assert.NotEmpty(t, CredentialEnv(n), "%s", n)
+		assert.Equal(t, 1, Default().Worker.Queues[string(n)], "%s's queue weight", n)
 	}
+	assert.Len(t, Default().Worker.Queues, len(providers.Names))
 }
 
 // Each section's variables are in Env and set what they name; credentials are scrubbed.
