@@ -43,6 +43,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 	after := fs.Duration("after", 0, "register the target(s) in the retention index, due this long from now (e.g. 720h), instead of enqueueing")
 	at := fs.String("at", "", "register the target(s) in the retention index, due at this RFC 3339 `time` (e.g. 2026-12-31T00:00:00Z), instead of enqueueing")
 	unregister := fs.Bool("unregister", false, "cancel the target(s)' retention-index registrations before they are due")
+	out := outputFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -70,18 +71,19 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if *dryRun {
-			fmt.Fprintf(e.stdout, "valid: %s (dry run: nothing %s)\n", one, mode.verb())
-			return nil
+			return out.print(e, countsJSON{DryRun: true, Action: mode.verb(), Total: 1, ByProvider: map[providers.Name]int{one.Provider: 1}}, func(w io.Writer) {
+				fmt.Fprintf(w, "valid: %s (dry run: nothing %s)\n", one, mode.verb())
+			})
 		}
 		if mode.index() {
-			return indexTargets(ctx, e, p, mode, slices.Values([]providers.Target{one}))
+			return indexTargets(ctx, e, out, p, mode, slices.Values([]providers.Target{one}))
 		}
 		meta.Source = "cli"
 		sum, err := p.Producer.Submit(ctx, meta, slices.Values([]providers.Target{one}), nil)
 		if err != nil {
 			return err
 		}
-		return printSummary(e, sum)
+		return out.summary(e, sum)
 	}
 
 	// Manifest: a first pass validates every line (and counts), a second enqueues. A manifest with
@@ -100,20 +102,21 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		total += counts[n]
 	}
 	if *dryRun {
-		for _, n := range providers.Names {
-			if counts[n] > 0 {
-				fmt.Fprintf(e.stdout, "%s\t%d\n", n, counts[n])
+		return out.print(e, countsJSON{DryRun: true, Action: mode.verb(), Total: total, ByProvider: counts}, func(w io.Writer) {
+			for _, n := range providers.Names {
+				if counts[n] > 0 {
+					fmt.Fprintf(w, "%s\t%d\n", n, counts[n])
+				}
 			}
-		}
-		fmt.Fprintf(e.stdout, "total\t%d\n(dry run: every line is valid; nothing %s)\n", total, mode.verb())
-		return nil
+			fmt.Fprintf(w, "total\t%d\n(dry run: every line is valid; nothing %s)\n", total, mode.verb())
+		})
 	}
 	if mode.index() {
 		if _, err := src.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
 		var readErr error
-		err := indexTargets(ctx, e, p, mode, p.Producer.ManifestTargets(src, false, &readErr))
+		err := indexTargets(ctx, e, out, p, mode, p.Producer.ManifestTargets(src, false, &readErr))
 		if err == nil {
 			err = readErr
 		}
@@ -144,7 +147,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("batch %s stopped after %d tasks: %w (reaper cancel --batch %s stops what was enqueued)", sum.Batch, sum.Enqueued, err, sum.Batch)
 	}
-	return printSummary(e, sum)
+	return out.summary(e, sum)
 }
 
 func printSummary(e *env, s jobs.Summary) error {
@@ -278,15 +281,17 @@ func (m indexMode) verb() string {
 
 // indexTargets registers every target in the retention index (due m.due) or cancels its registration,
 // several at a time (enqueue.parallel), and prints the counts.
-func indexTargets(ctx context.Context, e *env, p *app, m indexMode, targets iter.Seq[providers.Target]) error {
+func indexTargets(ctx context.Context, e *env, out *output, p *app, m indexMode, targets iter.Seq[providers.Target]) error {
 	x := jobs.NewIndex(p.Redis, p.Config.FillTarget)
 	if m.unregister {
 		seen, had, err := x.UnregisterAll(ctx, targets, p.Config.Enqueue.Parallel)
 		if err != nil {
 			return fmt.Errorf("stopped after %d targets %s: %w", seen, m.verb(), err)
 		}
-		fmt.Fprintf(e.stdout, "unregistered %d of %d targets (%d had no registration)\n", had, seen, seen-had)
-		return nil
+		notFound := seen - had
+		return out.print(e, countsJSON{Action: m.verb(), Total: had, NotFound: &notFound}, func(w io.Writer) {
+			fmt.Fprintf(w, "unregistered %d of %d targets (%d had no registration)\n", had, seen, notFound)
+		})
 	}
 	done, err := x.RegisterAll(ctx, targets, m.due, p.Config.Enqueue.Parallel)
 	total := 0
@@ -300,6 +305,8 @@ func indexTargets(ctx context.Context, e *env, p *app, m indexMode, targets iter
 	if err != nil {
 		return fmt.Errorf("stopped after %d targets %s: %w", total, m.verb(), err)
 	}
-	fmt.Fprintf(e.stdout, "registered %d targets (%s), due %s\n", total, strings.Join(per, ", "), m.due.UTC().Format(time.RFC3339))
-	return nil
+	due := m.due.UTC().Format(time.RFC3339)
+	return out.print(e, countsJSON{Action: m.verb(), Total: total, ByProvider: done, Due: due}, func(w io.Writer) {
+		fmt.Fprintf(w, "registered %d targets (%s), due %s\n", total, strings.Join(per, ", "), due)
+	})
 }

@@ -3,14 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
 )
 
 func runRetry(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "retry", "--batch ID [--now] [--yes]")
+	fs := newFlags(e, "retry", "--batch ID [--now] [--yes] [--output text|json]")
 	bc := batchFlags(fs, e, "whose failed targets to re-enqueue")
+	out := outputFlag(fs)
 	by := fs.String("submitted-by", defaultSubmitter(), "who submits the new batch")
 	now := fs.Bool("now", false, "instead, run the batch's tasks parked for the overnight retry window now (they keep the nights they used)")
 	yes := fs.Bool("yes", false, "confirm retrying more failed targets than enqueue.confirm_above (deletes are irreversible)")
@@ -24,8 +26,9 @@ func runRetry(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "batch %s: %d parked tasks brought forward to run now\n", batch, n)
-		return nil
+		return out.print(e, map[string]any{"batch_id": batch, "brought_forward": n}, func(w io.Writer) {
+			fmt.Fprintf(w, "batch %s: %d parked tasks brought forward to run now\n", batch, n)
+		})
 	}
 	b, err := p.Store.Batch(ctx, batch)
 	if err != nil {
@@ -38,12 +41,13 @@ func runRetry(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printSummary(e, sum)
+	return out.summary(e, sum)
 }
 
 func runCancel(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "cancel", "--batch ID")
+	fs := newFlags(e, "cancel", "--batch ID [--output text|json]")
 	bc := batchFlags(fs, e, "to stop")
+	out := outputFlag(fs)
 	p, batch, closeFn, err := bc.open(ctx, e, fs, args, nil)
 	if err != nil {
 		return err
@@ -53,8 +57,9 @@ func runCancel(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "batch %s cancelled: %d queued tasks removed and recorded cancelled; in-flight deletes finish and are recorded as they end\n", batch, n)
-	return nil
+	return out.print(e, map[string]any{"batch_id": batch, "cancelled": n}, func(w io.Writer) {
+		fmt.Fprintf(w, "batch %s cancelled: %d queued tasks removed and recorded cancelled; in-flight deletes finish and are recorded as they end\n", batch, n)
+	})
 }
 
 func runPause(ctx context.Context, e *env, args []string) error {
@@ -67,9 +72,10 @@ func runResume(ctx context.Context, e *env, args []string) error {
 
 func pauseResume(ctx context.Context, e *env, args []string, pause bool) error {
 	name := map[bool]string{true: "pause", false: "resume"}[pause]
-	fs := newFlags(e, name, "--provider P")
+	fs := newFlags(e, name, "--provider P [--output text|json]")
 	cfgPath := configFlag(fs, e)
 	provider := fs.String("provider", "", "mss, smh or vod (required)")
+	out := outputFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -90,6 +96,7 @@ func pauseResume(ctx context.Context, e *env, args []string, pause bool) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s queue %sd\n", n, name)
-	return nil
+	return out.print(e, map[string]any{"provider": n, "paused": pause}, func(w io.Writer) {
+		fmt.Fprintf(w, "%s queue %sd\n", n, name)
+	})
 }

@@ -13,8 +13,9 @@ import (
 )
 
 func runReconcile(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "reconcile", "--batch ID [--manifest FILE|-] [--dry-run]")
+	fs := newFlags(e, "reconcile", "--batch ID [--manifest FILE|-] [--dry-run] [--output text|json]")
 	bc := batchFlags(fs, e, "to reconcile")
+	out := outputFlag(fs)
 	manifest := fs.String("manifest", "", "the batch's JSONL manifest `file` (- reads stdin): its targets with neither a record nor a queued task are enqueued again into the batch")
 	dryRun := fs.Bool("dry-run", false, "report what reconcile would do; change nothing")
 	p, batch, closeFn, err := bc.open(ctx, e, fs, args, nil)
@@ -45,7 +46,9 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	writeReconcile(e.stdout, rep)
+	if err := out.print(e, toReconcileJSON(rep), func(w io.Writer) { writeReconcile(w, rep) }); err != nil {
+		return err
+	}
 	switch {
 	case rep.AddsUp():
 		return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/reaper-media/reaper/internal/wiring"
@@ -43,9 +42,9 @@ func runPolicies(ctx context.Context, e *env, args []string) error {
 	if len(args) > 0 && args[0] == "run" {
 		return runPolicyNow(ctx, e, args[1:])
 	}
-	fs := newFlags(e, "policies", "[--json] | run NAME [--dry-run]")
+	fs := newFlags(e, "policies", "[--output text|json] | run NAME [--dry-run]")
 	cfgPath := configFlag(fs, e)
-	asJSON := fs.Bool("json", false, "print JSON")
+	out := outputFlag(fs).withJSONAlias(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -71,12 +70,12 @@ func runPolicies(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		out := policiesJSON{Leader: leader, Policies: []policyJSON{}}
+	if out.JSON() {
+		list := policiesJSON{Leader: leader, Policies: []policyJSON{}}
 		for _, st := range statuses {
-			out.Policies = append(out.Policies, toPolicyJSON(st))
+			list.Policies = append(list.Policies, toPolicyJSON(st))
 		}
-		return json.NewEncoder(e.stdout).Encode(out)
+		return writeJSON(e.stdout, list)
 	}
 	if leader == "" {
 		leader = "none (no scheduler replica holds the lease)"
@@ -155,8 +154,9 @@ func toPolicyJSON(st scheduler.PolicyStatus) policyJSON {
 // `reaper wait --batch $(reaper policies run NAME)` works) and a summary on stderr. A refused or
 // failed run exits 1.
 func runPolicyNow(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "policies", "run NAME [--dry-run]")
+	fs := newFlags(e, "policies", "run NAME [--dry-run] [--output text|json]")
 	cfgPath := configFlag(fs, e)
+	out := outputFlag(fs)
 	dryRun := fs.Bool("dry-run", false, "record what the run would delete; delete nothing")
 	by := fs.String("submitted-by", defaultSubmitter(), "who runs it, recorded with the run and its batch")
 	// Flags may come before or after NAME.
@@ -180,7 +180,12 @@ func runPolicyNow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	rec, err := s.RunNow(ctx, name, *dryRun)
-	if rec.Batch != "" {
+	switch {
+	case out.JSON() && rec.ID != "":
+		if werr := writeJSON(e.stdout, map[string]any{"batch_id": rec.Batch, "run": rec}); werr != nil && err == nil {
+			err = werr
+		}
+	case rec.Batch != "" && !out.JSON():
 		fmt.Fprintln(e.stdout, rec.Batch)
 	}
 	if err != nil {

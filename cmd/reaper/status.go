@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,10 +13,10 @@ import (
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "status", "[--batch ID] [--json]")
+	fs := newFlags(e, "status", "[--batch ID [--watch [--interval D]]] [--output text|json] [--recent N]")
 	cfgPath := configFlag(fs, e)
 	batch := fs.String("batch", "", "batch `id`; without it, the queues and the most recent batches")
-	asJSON := fs.Bool("json", false, "print JSON")
+	out := outputFlag(fs).withJSONAlias(fs)
 	recent := fs.Int("recent", 10, "how many recent batches to list without --batch")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -42,8 +41,8 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return json.NewEncoder(e.stdout).Encode(st)
+		if out.JSON() {
+			return writeJSON(e.stdout, st)
 		}
 		writeBatch(e.stdout, b, parked)
 		return writeDiscrepancy(ctx, e.stdout, p.Admin, b)
@@ -67,7 +66,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			batches = append(batches, st)
 		}
 	}
-	if *asJSON {
+	if out.JSON() {
 		type queue struct {
 			Provider  providers.Name `json:"provider"`
 			Pending   int            `json:"pending"`
@@ -81,7 +80,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		for _, q := range queues {
 			qs = append(qs, queue{q.Provider, q.Pending, q.Active, q.Scheduled, q.Retry, q.Paused, q.Latency.Seconds()})
 		}
-		return json.NewEncoder(e.stdout).Encode(map[string]any{"queues": qs, "batches": batches})
+		return writeJSON(e.stdout, map[string]any{"queues": qs, "batches": batches})
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "QUEUE\tPENDING\tACTIVE\tSCHEDULED\tRETRY\tPAUSED\tLATENCY")
@@ -141,8 +140,9 @@ func writeBatch(w io.Writer, b jobs.BatchInfo, parked jobs.Parked) {
 }
 
 func runWait(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "wait", "--batch ID [--timeout D]")
+	fs := newFlags(e, "wait", "--batch ID [--timeout D] [--output text|json]")
 	bc := batchFlags(fs, e, "to wait for")
+	out := outputFlag(fs)
 	timeout := fs.Duration("timeout", 0, "give up after this long and exit 2 (0 waits forever)")
 	interval := fs.Duration("interval", 500*time.Millisecond, "how often to poll")
 	quiet := fs.Bool("quiet", false, "no progress line")
@@ -166,16 +166,28 @@ func runWait(ctx context.Context, e *env, args []string) error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		msg := fmt.Sprintf("timed out: %d of %d tasks still pending", b.Pending(), b.Total)
-		if pk, err := p.Store.Parked(context.WithoutCancel(ctx), b.ID); err == nil && pk.Count > 0 {
+		st, pk, perr := jobs.AddParked(context.WithoutCancel(ctx), p.Store, jobs.StatusOf(b))
+		if perr == nil && pk.Count > 0 {
 			msg += fmt.Sprintf(", %d of them parked for the overnight retry window (next attempt %s; reaper retry --batch %s --now runs them now)",
 				pk.Count, pk.Next.Local().Format(time.DateTime+" MST"), b.ID)
+		}
+		if out.JSON() {
+			if err := writeJSON(e.stdout, st); err != nil {
+				return err
+			}
 		}
 		return &exitError{code: 2, msg: msg}
 	}
 	if err != nil {
 		return err
 	}
-	printBatch(e, b)
+	if out.JSON() {
+		if err := writeJSON(e.stdout, jobs.StatusOf(b)); err != nil {
+			return err
+		}
+	} else {
+		printBatch(e, b)
+	}
 	if n := b.Counts[jobs.Failed]; n > 0 {
 		return &exitError{code: 1, msg: fmt.Sprintf("%d targets failed (reaper report --batch %s --only failed)", n, b.ID)}
 	}
@@ -208,11 +220,19 @@ func waitBatch(ctx context.Context, s *jobs.Store, id string, every time.Duratio
 }
 
 func runReport(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "report", "--batch ID [--format jsonl|csv] [--only OUTCOME]")
+	fs := newFlags(e, "report", "--batch ID [--format jsonl|csv | --output json] [--only OUTCOME]")
 	bc := batchFlags(fs, e, "to report on")
 	format := fs.String("format", "jsonl", "jsonl or csv")
+	out := outputFlag(fs)
 	only := fs.String("only", "", "only rows with this outcome (failed, deleted, recycled, already_gone, cancelled, dry_run)")
 	p, batch, closeFn, err := bc.open(ctx, e, fs, args, func() error {
+		if out.JSON() {
+			// A report is one JSON object per target: --output json is --format jsonl.
+			if flagGiven(fs, "format") && *format != jobs.JSONL {
+				return fmt.Errorf("--output json prints the report as JSONL: it contradicts --format %s", *format)
+			}
+			*format = jobs.JSONL
+		}
 		if *format != "jsonl" && *format != "csv" {
 			return fmt.Errorf("--format must be jsonl or csv, got %q", *format)
 		}
