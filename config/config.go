@@ -41,10 +41,18 @@ type Config struct {
 	API       API       `yaml:"api"`
 }
 
-// Redis is where the queue and the outcome store live.
+// Redis is where the queue and the outcome store live: one standalone Redis (URL) or a Sentinel
+// deployment (a redis+sentinel:// URL, or Sentinel). Redis Cluster is refused (config/redis.go).
 type Redis struct {
-	// URL is redis://[user:pass@]host:port/db, rediss:// for TLS. Env REAPER_REDIS_URL.
+	// URL is redis://[user:pass@]host:port/db, rediss:// for TLS, or
+	// redis+sentinel://[user:pass@]host:port,host:port,.../master_name[/db]. Env REAPER_REDIS_URL.
 	URL string `yaml:"url"`
+	// Sentinel names a Sentinel deployment by keys instead of a URL.
+	Sentinel Sentinel `yaml:"sentinel"`
+	// Cluster is never valid: it is here so that a config asking for Redis Cluster is told why not.
+	Cluster any `yaml:"cluster"`
+	// Password is the master's and replicas' password with Sentinel. Env REAPER_REDIS_PASSWORD only.
+	Password string `yaml:"-"`
 }
 
 // Worker configures `reaper worker`.
@@ -305,7 +313,7 @@ func decode(r io.Reader, cfg *Config) error {
 
 // Env lists every environment variable Load reads, for documentation and `reaper config`.
 var Env = append([]string{
-	"REAPER_CONFIG", "REAPER_REDIS_URL", "REAPER_WORKER_CONCURRENCY",
+	"REAPER_CONFIG", "REAPER_REDIS_URL", "REAPER_REDIS_PASSWORD", "REAPER_REDIS_SENTINEL_PASSWORD", "REAPER_WORKER_CONCURRENCY",
 	"REAPER_ADMIN_LISTEN", "REAPER_ADMIN_USER", "REAPER_ADMIN_PASSWORD", "REAPER_API_LISTEN", "REAPER_API_TOKENS",
 }, providerEnv()...) // each provider section's own (config/providers.go)
 
@@ -316,6 +324,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 	}
 	str(&c.Redis.URL, "REAPER_REDIS_URL")
+	str(&c.Redis.Password, "REAPER_REDIS_PASSWORD")
+	str(&c.Redis.Sentinel.Password, "REAPER_REDIS_SENTINEL_PASSWORD")
 	if v := getenv("REAPER_WORKER_CONCURRENCY"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -355,11 +365,7 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if c.Redis.URL == "" {
-		bad("redis.url", "is required")
-	} else if err := checkRedisURL(c.Redis.URL); err != nil {
-		bad("redis.url", "%v", err)
-	}
+	errs = append(errs, c.Redis.validate()...)
 	if c.Worker.Concurrency < 1 {
 		bad("worker.concurrency", "must be at least 1, got %d", c.Worker.Concurrency)
 	}
@@ -605,7 +611,7 @@ func checkCodes(key string, codes map[string]providers.Class) error {
 func (c *Config) Secrets() []string {
 	var out []string
 	for _, s := range append(append(append(c.Providers.secrets(), c.Admin.Password), c.API.Tokens...),
-		redisURLSecrets(c.Redis.URL)...) {
+		c.Redis.secrets()...) {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -628,7 +634,7 @@ func checkRedisURL(raw string) error {
 		// a password it split in the wrong place: keep only its words.
 		msg = strings.Join(strings.Fields(quotedPiece.ReplaceAllString(ue.Err.Error(), "")), " ")
 	}
-	return fmt.Errorf("not a valid redis:// or rediss:// URL: %s", providers.Redact(msg, redisURLSecrets(raw)...))
+	return fmt.Errorf("not a valid redis://, rediss:// or redis+sentinel:// URL: %s", providers.Redact(msg, redisURLSecrets(raw)...))
 }
 
 var quotedPiece = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
