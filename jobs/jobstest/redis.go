@@ -1,4 +1,5 @@
-// Package jobstest starts what the pipeline's tests need: a real redis-server on a free loopback port.
+// Package jobstest starts what the pipeline's tests need: a real redis-server on a free loopback port,
+// or a Sentinel deployment of them (sentinel.go).
 package jobstest
 
 import (
@@ -20,7 +21,8 @@ type Redis struct {
 	port int
 	cmd  *exec.Cmd
 	t    testing.TB
-	aof  string // appendfsync policy; "" turns the append-only file off
+	aof  string   // appendfsync policy; "" turns the append-only file off
+	args []string // more redis-server arguments (a replica's --replicaof)
 }
 
 // StartRedis starts redis-server on a free 127.0.0.1 port with persistence off and stops it when the
@@ -44,13 +46,13 @@ func StartRedisAOFEverySec(t testing.TB) *Redis {
 	return startRedis(t, "everysec")
 }
 
-func startRedis(t testing.TB, aof string) *Redis {
+func startRedis(t testing.TB, aof string, args ...string) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server not found on PATH: run the README's test command (bash .ci/test), which installs it")
 	}
-	r := &Redis{dir: t.TempDir(), t: t, aof: aof}
+	r := &Redis{dir: t.TempDir(), t: t, aof: aof, args: args}
 	r.port = FreePort(t)
 	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
 	r.start(bin)
@@ -66,7 +68,7 @@ func (r *Redis) start(bin string) {
 	}
 	r.cmd = exec.Command(bin, append([]string{
 		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
-		"--save", "", "--protected-mode", "yes", "--loglevel", "warning"}, persistence...)...)
+		"--save", "", "--protected-mode", "yes", "--loglevel", "warning"}, append(persistence, r.args...)...)...)
 	r.cmd.Stdout, r.cmd.Stderr = nil, nil
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
