@@ -112,6 +112,20 @@ func toFlagSpec(f *flag.Flag) flagSpec {
 	return s
 }
 
+// valueSpec is how a shell script completes the flag's value: nothing for a boolean flag, else
+// choices(the values, space-separated), file for a file name, or other for any value.
+func (f flagSpec) valueSpec(choices func(string) string, file, other string) string {
+	switch {
+	case f.boolean:
+		return ""
+	case len(f.choices) > 0:
+		return choices(strings.Join(f.choices, " "))
+	case f.file:
+		return file
+	}
+	return other
+}
+
 // firstSentence is a flag's usage cut to its first clause, for a shell's one-line description.
 func firstSentence(s string) string {
 	if i := strings.IndexAny(s, ";("); i > 0 {
@@ -147,15 +161,10 @@ func bashCompletion(cs []commandSpec) string {
 		var words []string
 		for _, f := range c.flags {
 			words = append(words, "--"+f.name)
-			switch {
-			case f.boolean:
-				continue
-			case len(f.choices) > 0:
-				fmt.Fprintf(&b, "        -%s|--%s) COMPREPLY=($(compgen -W %s -- \"$cur\")); return ;;\n", f.name, f.name, shellQuote(strings.Join(f.choices, " ")))
-			case f.file:
-				fmt.Fprintf(&b, "        -%s|--%s) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n", f.name, f.name)
-			default:
-				fmt.Fprintf(&b, "        -%s|--%s) return ;;\n", f.name, f.name)
+			if !f.boolean {
+				action := f.valueSpec(func(cs string) string { return "COMPREPLY=($(compgen -W " + shellQuote(cs) + ` -- "$cur")); return` },
+					`COMPREPLY=($(compgen -f -- "$cur")); return`, "return")
+				fmt.Fprintf(&b, "        -%s|--%s) %s ;;\n", f.name, f.name, action)
 			}
 		}
 		words = append(words, "--help")
@@ -180,16 +189,8 @@ func zshCompletion(cs []commandSpec) string {
 	for _, c := range cs {
 		fmt.Fprintf(&b, "    %s)\n        _arguments", c.name)
 		for _, f := range c.flags {
-			spec := "--" + f.name + "[" + zshEscape(f.usage) + "]"
-			switch {
-			case f.boolean:
-			case len(f.choices) > 0:
-				spec += ":" + f.name + ":(" + strings.Join(f.choices, " ") + ")"
-			case f.file:
-				spec += ":file:_files"
-			default:
-				spec += ":" + f.name + ": "
-			}
+			spec := "--" + f.name + "[" + zshEscape(f.usage) + "]" +
+				f.valueSpec(func(cs string) string { return ":" + f.name + ":(" + cs + ")" }, ":file:_files", ":"+f.name+": ")
 			fmt.Fprintf(&b, " \\\n            %s", shellQuote(spec))
 		}
 		b.WriteString(" \\\n            '--help[show the flags]' ;;\n")
@@ -211,17 +212,8 @@ func fishCompletion(cs []commandSpec) string {
 	for _, c := range cs {
 		cond := shellQuote("__fish_seen_subcommand_from " + c.name)
 		for _, f := range append(slices.Clone(c.flags), flagSpec{name: "help", usage: "show the flags", boolean: true}) {
-			fmt.Fprintf(&b, "complete -c reaper -n %s -l %s -d %s", cond, f.name, shellQuote(f.usage))
-			switch {
-			case f.boolean:
-			case len(f.choices) > 0:
-				fmt.Fprintf(&b, " -x -a %s", shellQuote(strings.Join(f.choices, " ")))
-			case f.file:
-				b.WriteString(" -r -F")
-			default:
-				b.WriteString(" -x")
-			}
-			b.WriteString("\n")
+			fmt.Fprintf(&b, "complete -c reaper -n %s -l %s -d %s%s\n", cond, f.name, shellQuote(f.usage),
+				f.valueSpec(func(cs string) string { return " -x -a " + shellQuote(cs) }, " -r -F", " -x"))
 		}
 	}
 	return b.String()
