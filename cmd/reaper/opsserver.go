@@ -56,10 +56,10 @@ func startOps(ctx context.Context, cfg *config.Config, p *app, log *slog.Logger,
 	o := httpapi.OpsOptions{Ready: readiness(p, ready), Warnings: eviction.warnings, Metrics: m.Handler(), Logger: log,
 		Operators: httpapi.Operators{Tokens: cfg.API.Tokens, User: cfg.Admin.User, Password: cfg.Admin.Password}}
 	var monitor *asynqmon.HTTPHandler
-	if opt, err := redis.ParseURL(cfg.Redis.URL); err == nil && (len(cfg.API.Tokens) > 0 || cfg.Admin.Password != "") {
+	if len(cfg.API.Tokens) > 0 || cfg.Admin.Password != "" {
 		// Read-only: deleting or running a task from the dashboard would bypass the outcome store
 		// and leave its batch waiting forever. Pause and resume go through `reaper pause|resume`.
-		monitor = asynqmon.New(asynqmon.Options{RootPath: "/monitor", RedisConnOpt: redisConnOpt{opt}, ReadOnly: true})
+		monitor = asynqmon.New(asynqmon.Options{RootPath: "/monitor", RedisConnOpt: wiring.RedisConnOpt{Config: cfg}, ReadOnly: true})
 		o.Monitor = monitor
 	}
 	admin := httpapi.NewOps(o)
@@ -193,14 +193,4 @@ func (e *evictionCheck) note(policy string) bool {
 	changed := e.last != policy
 	e.last = policy
 	return changed
-}
-
-// redisConnOpt gives asynqmon connections made from our parsed redis.url, so the dashboard reaches
-// Redis exactly as the rest of the process does (asynq's own URL parser knows fewer forms).
-type redisConnOpt struct{ opt *redis.Options }
-
-// MakeRedisClient implements asynq.RedisConnOpt: a new client on each call, which asynqmon closes.
-func (c redisConnOpt) MakeRedisClient() any {
-	o := *c.opt
-	return redis.NewClient(&o)
 }

@@ -52,16 +52,15 @@ func isTerminal(w any) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// openRedis connects to cfg.Redis.URL and checks it answers.
+// openRedis connects to cfg's Redis (standalone or through its sentinels) and checks it answers.
 func openRedis(ctx context.Context, cfg *config.Config) (redis.UniversalClient, error) {
-	opt, err := redis.ParseURL(cfg.Redis.URL)
+	rdb, err := wiring.Redis(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("redis.url: %w", err)
+		return nil, err
 	}
-	rdb := redis.NewClient(opt)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("redis at %s: %w", opt.Addr, err)
+		return nil, fmt.Errorf("redis at %s: %w", wiring.RedisAddr(cfg), err)
 	}
 	return rdb, nil
 }
