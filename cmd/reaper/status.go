@@ -13,11 +13,14 @@ import (
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "status", "[--batch ID [--watch [--interval D]]] [--output text|json] [--recent N]")
+	fs := newFlags(e, "status", "[--batch ID [--watch [--interval D] [--timeout D]]] [--output text|json] [--recent N]")
 	cfgPath := configFlag(fs, e)
 	batch := fs.String("batch", "", "batch `id`; without it, the queues and the most recent batches")
 	out := outputFlag(fs).withJSONAlias(fs)
 	recent := fs.Int("recent", 10, "how many recent batches to list without --batch")
+	watch := fs.Bool("watch", false, "with --batch: redraw the batch, a progress bar per provider, until it is done (exit 0, or 1 when some failed, as wait); one line per interval when stdout is not a terminal")
+	interval := fs.Duration("interval", 2*time.Second, "with --watch: how often to redraw")
+	timeout := fs.Duration("timeout", 0, "with --watch: stop after this long and exit 2, as wait (0: until the batch is done or Ctrl-C)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -26,12 +29,26 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	if *watch && *batch == "" {
+		return errors.New("--watch needs --batch ID")
+	}
+	if *interval <= 0 {
+		return fmt.Errorf("--interval must be positive, got %s", *interval)
+	}
 	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
 
+	if *watch {
+		if *timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, *timeout)
+			defer cancel()
+		}
+		return watchBatch(ctx, e, p, *batch, *interval, out)
+	}
 	if *batch != "" {
 		b, err := p.Store.Batch(ctx, *batch)
 		if err != nil {
@@ -188,10 +205,7 @@ func runWait(ctx context.Context, e *env, args []string) error {
 	} else {
 		printBatch(e, b)
 	}
-	if n := b.Counts[jobs.Failed]; n > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("%d targets failed (reaper report --batch %s --only failed)", n, b.ID)}
-	}
-	return nil
+	return failedExit(b)
 }
 
 // waitBatch polls until the batch is done or ctx ends, returning the last state seen.
