@@ -35,6 +35,7 @@ type Config struct {
 	Breaker   Breaker   `yaml:"breaker"`
 	Outcomes  Outcomes  `yaml:"outcomes"`
 	Enqueue   Enqueue   `yaml:"enqueue"`
+	Batch     Batch     `yaml:"batch"`
 	Providers Providers `yaml:"providers"`
 	Scheduler Scheduler `yaml:"scheduler"`
 	Admin     OpsServer `yaml:"admin"`
@@ -253,6 +254,7 @@ func Default() Config {
 		},
 		Outcomes: Outcomes{Retention: 30 * 24 * time.Hour, StreamRetention: 24 * time.Hour},
 		Enqueue:  Enqueue{ConfirmAbove: 100_000, Parallel: 32},
+		Batch:    defaultBatch(),
 		Providers: Providers{
 			// Only the shared rate limits are config's: region, endpoint, space, timeout and batch size
 			// are left zero, which the provider clients read as their own defaults (named there once).
@@ -315,6 +317,7 @@ func decode(r io.Reader, cfg *Config) error {
 var Env = append([]string{
 	"REAPER_CONFIG", "REAPER_REDIS_URL", "REAPER_REDIS_PASSWORD", "REAPER_REDIS_SENTINEL_PASSWORD", "REAPER_WORKER_CONCURRENCY",
 	"REAPER_ADMIN_LISTEN", "REAPER_ADMIN_USER", "REAPER_ADMIN_PASSWORD", "REAPER_API_LISTEN", "REAPER_API_TOKENS",
+	"REAPER_WEBHOOK_SECRET",
 }, providerEnv()...) // each provider section's own (config/providers.go)
 
 func (c *Config) applyEnv(getenv func(string) string) error {
@@ -340,6 +343,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str(&c.Admin.User, "REAPER_ADMIN_USER")
 	str(&c.Admin.Password, "REAPER_ADMIN_PASSWORD")
 	str(&c.API.Listen, "REAPER_API_LISTEN")
+	c.Batch.applyEnv(getenv)
 	for _, tok := range strings.Split(getenv("REAPER_API_TOKENS"), ",") {
 		if tok = strings.TrimSpace(tok); tok != "" {
 			c.API.Tokens = append(c.API.Tokens, tok)
@@ -415,6 +419,7 @@ func (c *Config) Validate() error {
 		bad("breaker.half_open_requests", "must be at least 1")
 	}
 	positive("outcomes.retention", c.Outcomes.Retention)
+	c.Batch.validate(bad)
 	if n := c.Retry.Overnight.Nights; n > 0 && c.Outcomes.Retention < time.Duration(n+2)*24*time.Hour {
 		// A parked task waits up to a night per window; its batch must outlive the last one, or the
 		// late outcome would find the batch gone.
@@ -610,7 +615,7 @@ func checkCodes(key string, codes map[string]providers.Class) error {
 // Secrets lists every credential value set, so callers can scrub them from anything they print.
 func (c *Config) Secrets() []string {
 	var out []string
-	for _, s := range append(append(append(c.Providers.secrets(), c.Admin.Password), c.API.Tokens...),
+	for _, s := range append(append(append(c.Providers.secrets(), c.Admin.Password, c.Batch.WebhookSecret), c.API.Tokens...),
 		c.Redis.secrets()...) {
 		if s != "" {
 			out = append(out, s)

@@ -597,6 +597,9 @@ func (s *Store) recordReconcile(ctx context.Context, batch string, w reconcileWr
 	if n == 0 {
 		return fmt.Errorf("%w: %s", ErrNoBatch, batch)
 	}
+	if w.seal || w.addTotal != 0 {
+		return s.announceIfDone(ctx, batch) // a seal or a corrected total may be what makes it done
+	}
 	return nil
 }
 
@@ -631,7 +634,7 @@ func (s *Store) ReconcileFinding(ctx context.Context, batch string) (ReconcileFi
 func (s *Store) KeepOpen(ctx context.Context, batch string) error {
 	ttl := s.retention
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, k := range []string{metaKey(batch), outKey(batch), tryKey(batch), parkedKey(batch)} {
+		for _, k := range []string{metaKey(batch), outKey(batch), tryKey(batch), parkedKey(batch), auditKey(batch)} {
 			p.Expire(ctx, k, ttl)
 		}
 		return nil

@@ -28,6 +28,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 	yes := fs.Bool("yes", false, "confirm a manifest larger than enqueue.confirm_above (deletes are irreversible)")
 	by := fs.String("submitted-by", defaultSubmitter(), "who submits the batch, recorded with it")
 	note := fs.String("note", "", "free text recorded with the batch (ticket, reason)")
+	bf := batchMetaFlags(fs)
 	var one providers.Target
 	provider := fs.String("provider", "", "single target: mss, smh or vod")
 	fs.StringVar(&one.FileID, "file-id", "", "single target: MSS file_id or VOD FileId")
@@ -54,13 +55,19 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := bf.check(); err != nil {
+		return err
+	}
 
 	p, closeFn, err := openPipeline(ctx, e, *cfgPath)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	meta := jobs.BatchMeta{SubmittedBy: *by, Note: *note}
+	meta, err := bf.meta(p, jobs.BatchMeta{SubmittedBy: *by, Note: *note})
+	if err != nil {
+		return err
+	}
 
 	if *provider != "" {
 		one.Provider = providers.Name(*provider)
@@ -79,9 +86,13 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 			return indexTargets(ctx, e, out, p, mode, slices.Values([]providers.Target{one}))
 		}
 		meta.Source = "cli"
-		sum, err := p.Producer.Submit(ctx, meta, slices.Values([]providers.Target{one}), nil)
+		meta.IdempotencyKey.Request = targetDigest(one)
+		sum, replayed, err := p.Producer.SubmitIdempotent(ctx, meta, slices.Values([]providers.Target{one}), nil)
 		if err != nil {
 			return err
+		}
+		if replayed {
+			return printReplay(ctx, e, p, sum.Batch, *bf.key)
 		}
 		return out.summary(e, sum)
 	}
@@ -129,6 +140,9 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	meta.Source = "manifest:" + *manifest
+	if meta.IdempotencyKey.Request, err = readerDigest(src); err != nil {
+		return err
+	}
 	var bar func(jobs.Summary)
 	if isTerminal(e.stderr) {
 		bar = func(s jobs.Summary) {
@@ -137,9 +151,12 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	var readErr error
-	sum, err := p.Producer.Submit(ctx, meta, p.Producer.ManifestTargets(src, false, &readErr), bar)
+	sum, replayed, err := p.Producer.SubmitIdempotent(ctx, meta, p.Producer.ManifestTargets(src, false, &readErr), bar)
 	if bar != nil {
 		fmt.Fprintln(e.stderr)
+	}
+	if err == nil && replayed {
+		return printReplay(ctx, e, p, sum.Batch, *bf.key)
 	}
 	if err == nil {
 		err = readErr // a line that no longer validates: the file changed since the first pass

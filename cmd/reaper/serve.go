@@ -24,7 +24,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	defer closeFn()
 	cfg := p.Config
 
-	api, err := httpapi.New(httpapi.Options{Producer: p.Producer, Tokens: cfg.API.Tokens, MaxBodyBytes: cfg.API.MaxBodyBytes,
+	api, err := httpapi.New(httpapi.Options{Producer: p.Producer, Admin: p.Admin, CheckNotify: cfg.CheckNotify, Tokens: cfg.API.Tokens, MaxBodyBytes: cfg.API.MaxBodyBytes,
 		ConfirmAbove: cfg.Enqueue.ConfirmAbove, Logger: log})
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/webhook"
 	"github.com/reaper-media/reaper/providers"
 	"github.com/reaper-media/reaper/scheduler"
 )
@@ -34,7 +35,9 @@ func Options(cfg *config.Config) jobs.Options {
 		Store: jobs.StoreOptions{Retention: cfg.Outcomes.Retention, StreamRetention: streamRetention,
 			StreamMaxLen: cfg.Outcomes.StreamMaxLen},
 		Producer: jobs.ProducerOptions{Parallel: cfg.Enqueue.Parallel, TaskTimeout: cfg.Worker.TaskTimeout,
-			Fill: cfg.FillTarget, Enabled: cfg.Enabled()},
+			Fill: cfg.FillTarget, Enabled: cfg.Enabled(),
+			Batch: jobs.BatchDefaults{MaxFailureRatio: cfg.Batch.MaxFailureRatio, MinOutcomes: cfg.Batch.MinOutcomes,
+				Notify: cfg.Batch.NotifyURL}},
 		Retry: jobs.RetryPolicy{MaxAttempts: r.MaxAttempts, BaseDelay: r.BaseDelay, MaxDelay: r.MaxDelay,
 			ThrottleDelay: r.ThrottleDelay, MaxOutageAttempts: r.MaxOutageAttempts, MaxThrottles: r.MaxThrottles},
 		Breaker: jobs.BreakerSettings{ConsecutiveFailures: b.ConsecutiveFailures, FailureRatio: b.FailureRatio,
@@ -45,6 +48,9 @@ func Options(cfg *config.Config) jobs.Options {
 	}
 	for _, n := range providers.Names {
 		o.Providers[n] = jobs.ProviderSettings{RateLimit: cfg.Provider(n).RateLimit, Concurrency: cfg.Provider(n).Concurrency}
+	}
+	if sender, err := webhook.NewSender(cfg.Batch.WebhookSecret); err == nil {
+		o.Notify.Sender = sender // without REAPER_WEBHOOK_SECRET batch events reach the stream only
 	}
 	if w := r.Overnight; w.Nights > 0 {
 		// config.Validate has checked the clock times and the zone.

@@ -32,6 +32,11 @@ import (
 type Options struct {
 	// Producer validates and enqueues; its Store serves status and reports. Required.
 	Producer *jobs.Producer
+	// Admin resumes suspended batches (POST /v1/batches/{id}/resume).
+	Admin *jobs.Admin
+	// CheckNotify checks a submission's webhook URL (config.Config.CheckNotify: a URL, and a secret
+	// to sign with); default: webhook.CheckURL.
+	CheckNotify func(url string) error
 	// Tokens are the accepted bearer tokens (config api.tokens_file and REAPER_API_TOKENS). At least
 	// one is required: the API never runs open.
 	Tokens []string
@@ -97,6 +102,7 @@ func (a *API) routes() []route {
 	return []route{
 		{"POST /v1/batches", true, a.submit},
 		{"GET /v1/batches/{id}", true, a.status},
+		{"POST /v1/batches/{id}/resume", true, a.resume},
 		{"GET /v1/batches/{id}/report", true, a.report},
 		{"POST /v1/batches/{id}/retry", true, a.retry},
 		{"GET /v1/openapi.json", false, serveOpenAPI},
@@ -198,7 +204,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	meta, ok := a.batchMeta(w, r)
-	if !ok {
+	if !ok || !a.batchSettings(w, r, &meta) {
 		return
 	}
 	if r.ContentLength > a.o.MaxBodyBytes {
@@ -265,10 +271,14 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 	var readErr error
 	targets := a.o.Producer.ManifestTargets(bytes.NewReader(body.Bytes()), true, &readErr)
 	meta.Source = "api"
+	meta.IdempotencyKey.Request = jobs.RequestDigest(body.Bytes())
 	a.finishSubmit(w, r, res, func(ctx context.Context) (jobs.Summary, error) {
-		sum, err := a.o.Producer.Submit(ctx, meta, targets, nil)
+		sum, replayed, err := a.o.Producer.SubmitIdempotent(ctx, meta, targets, nil)
 		if err == nil {
 			err = readErr // the body is in memory: a second read cannot fail, but never ignore it
+		}
+		if replayed {
+			err = errReplayed
 		}
 		return sum, err
 	})
@@ -324,10 +334,22 @@ func (a *API) unconfirmed(w http.ResponseWriter, n int, confirm bool, what, chec
 	return true
 }
 
-// finishSubmit runs an enqueue detached from the client's connection and answers 201 with its summary.
+// errReplayed is what a submission's enqueue returns when its idempotency key named an earlier batch.
+var errReplayed = errors.New("replayed")
+
+// finishSubmit runs an enqueue detached from the client's connection and answers 201 with its
+// summary, or, when the enqueue replayed an earlier submission (errReplayed), 200 with that batch.
 func (a *API) finishSubmit(w http.ResponseWriter, r *http.Request, res SubmitResult, enqueue func(context.Context) (jobs.Summary, error)) {
 	sum, err := enqueue(context.WithoutCancel(r.Context()))
 	noteBatch(r.Context(), sum.Batch)
+	if errors.Is(err, errReplayed) {
+		a.replayed(w, r, sum.Batch)
+		return
+	}
+	if errors.Is(err, jobs.ErrIdempotencyConflict) {
+		writeError(w, http.StatusUnprocessableEntity, ErrorBody{Field: IdempotencyKeyHeader, Error: err.Error()})
+		return
+	}
 	if err != nil {
 		if errors.Is(err, jobs.ErrNoBatch) {
 			writeError(w, http.StatusNotFound, ErrorBody{Error: err.Error()})
@@ -389,7 +411,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st, _, err := jobs.AddParked(r.Context(), a.o.Producer.Store(), jobs.StatusOf(b))
+	st, _, err := jobs.Describe(r.Context(), a.o.Producer.Store(), b)
 	if err != nil {
 		serverError(a.o.Logger, w, r, err, ErrorBody{})
 		return

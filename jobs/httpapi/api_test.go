@@ -51,7 +51,7 @@ func start(t *testing.T, tweak func(*httpapi.Options)) *env {
 	p := wiring.Pipeline(cfg, r.Client())
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	o := httpapi.Options{Producer: p.Producer, Tokens: []string{"another-token", token}, Logger: log}
+	o := httpapi.Options{Producer: p.Producer, Admin: p.Admin, Tokens: []string{"another-token", token}, Logger: log}
 	if tweak != nil {
 		tweak(&o)
 	}
