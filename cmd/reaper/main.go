@@ -29,6 +29,9 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// onFlags, when set, is given every FlagSet newFlags makes: how completion learns each
+	// command's flags.
+	onFlags func(*flag.FlagSet)
 }
 
 // exitError carries a specific exit code (wait: 1 failed, 2 timeout).
@@ -56,6 +59,7 @@ func commands() []command {
 		{"scheduler", "run the retention policies on their schedules until SIGINT/SIGTERM (replicas elect one leader)", runScheduler},
 		{"policies", "list retention policies with their last and next runs; `policies run NAME [--dry-run]` runs one now", runPolicies},
 		{"fakes", "serve the MSS, SMH and VOD fakes on loopback for your own deployment or code", runFakes},
+		{"completion", "print a shell completion script: bash, zsh or fish (source <(reaper completion bash))", runCompletion},
 	}
 }
 
@@ -120,6 +124,9 @@ func usage(w io.Writer) {
 func newFlags(e *env, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet("reaper "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	if e.onFlags != nil {
+		e.onFlags(fs)
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: reaper %s %s\n\n", name, synopsis)
 		for _, c := range commands() {
