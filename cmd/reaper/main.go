@@ -54,7 +54,7 @@ func commands() []command {
 		{"cancel", "stop a batch: queued tasks are removed and recorded cancelled", runCancel},
 		{"reconcile", "check that a batch's counts add up: requeue tasks stranded without a lease; with --manifest, re-enqueue targets lost from Redis", runReconcile},
 		{"pause", "hold one provider's queue (e.g. while its credentials rotate)", runPause},
-		{"resume", "release a paused provider queue", runResume},
+		{"resume", "release a paused provider queue (--provider), or continue a batch suspended by its failure threshold (--batch)", runResume},
 		{"serve", "run the HTTP producer API (POST /v1/batches ...) on api.listen until SIGINT/SIGTERM", runServe},
 		{"scheduler", "run the retention policies on their schedules until SIGINT/SIGTERM (replicas elect one leader)", runScheduler},
 		{"policies", "list retention policies with their last and next runs; `policies run NAME [--dry-run]` runs one now", runPolicies},

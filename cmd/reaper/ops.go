@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -47,13 +49,14 @@ func runRetry(ctx context.Context, e *env, args []string) error {
 func runCancel(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "cancel", "--batch ID [--output text|json]")
 	bc := batchFlags(fs, e, "to stop")
+	by := byFlag(fs)
 	out := outputFlag(fs)
 	p, batch, closeFn, err := bc.open(ctx, e, fs, args, nil)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	n, err := p.Admin.Cancel(ctx, batch)
+	n, err := p.Admin.CancelAs(ctx, batch, *by)
 	if err != nil {
 		return err
 	}
@@ -70,14 +73,53 @@ func runResume(ctx context.Context, e *env, args []string) error {
 	return pauseResume(ctx, e, args, false)
 }
 
+// byFlag registers --by: who changes a batch's state, for its audit trail.
+func byFlag(fs *flag.FlagSet) *string {
+	return fs.String("by", defaultSubmitter(), "who does this, recorded in the batch's audit trail")
+}
+
+// resumeBatch is `resume --batch ID`: a batch suspended by its failure threshold continues.
+func resumeBatch(ctx context.Context, e *env, out *output, cfgPath, batch, by string) error {
+	if err := checkBatchID(batch); err != nil {
+		return err
+	}
+	p, closeFn, err := openPipeline(ctx, e, cfgPath)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	n, err := p.Admin.ResumeBatch(ctx, batch, by)
+	if err != nil {
+		return err
+	}
+	return out.print(e, map[string]any{"batch_id": batch, "resumed": n}, func(w io.Writer) {
+		fmt.Fprintf(w, "batch %s resumed: %d held tasks run now\n", batch, n)
+	})
+}
+
 func pauseResume(ctx context.Context, e *env, args []string, pause bool) error {
 	name := map[bool]string{true: "pause", false: "resume"}[pause]
-	fs := newFlags(e, name, "--provider P [--output text|json]")
+	synopsis, help := "--provider P [--output text|json]", "mss, smh or vod (required)"
+	var batch, by *string
+	if !pause {
+		synopsis, help = "--provider P | --batch ID [--output text|json]", "mss, smh or vod: the paused queue to release"
+	}
+	fs := newFlags(e, name, synopsis)
 	cfgPath := configFlag(fs, e)
-	provider := fs.String("provider", "", "mss, smh or vod (required)")
+	provider := fs.String("provider", "", help)
+	if !pause {
+		batch = fs.String("batch", "", "batch `id` suspended by its failure threshold, to continue")
+		by = byFlag(fs)
+	}
 	out := outputFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if batch != nil && (*batch == "") == (*provider == "") {
+		return errors.New("give either --provider P (a paused queue) or --batch ID (a suspended batch)")
+	}
+	if batch != nil && *batch != "" {
+		return resumeBatch(ctx, e, out, *cfgPath, *batch, *by)
 	}
 	n, err := providers.ParseName(*provider)
 	if err != nil {

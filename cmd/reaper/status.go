@@ -54,7 +54,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		st, parked, err := jobs.AddParked(ctx, p.Store, jobs.StatusOf(b))
+		st, parked, err := jobs.Describe(ctx, p.Store, b)
 		if err != nil {
 			return err
 		}
@@ -62,6 +62,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			return writeJSON(e.stdout, st)
 		}
 		writeBatch(e.stdout, b, parked)
+		writeAudit(e.stdout, st.Audit)
 		return writeDiscrepancy(ctx, e.stdout, p.Admin, b)
 	}
 
@@ -136,6 +137,8 @@ func writeBatch(w io.Writer, b jobs.BatchInfo, parked jobs.Parked) {
 	}
 	if b.Cancelled {
 		state += ", cancelled"
+	} else if b.Suspended {
+		state += fmt.Sprintf(", suspended: %s (reaper resume --batch %s continues it, reaper cancel --batch %s ends it)", b.SuspendReason, b.ID, b.ID)
 	}
 	fmt.Fprintf(tw, "state\t%s\n", state)
 	fmt.Fprintf(tw, "total\t%d (%d duplicates not enqueued)\n", b.Total, b.Duplicates)
