@@ -92,7 +92,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if replayed {
-			return printReplay(ctx, e, p, sum.Batch, *bf.key)
+			return out.replay(ctx, e, p, sum.Batch, *bf.key)
 		}
 		return out.summary(e, sum)
 	}
@@ -156,7 +156,7 @@ func runEnqueue(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr)
 	}
 	if err == nil && replayed {
-		return printReplay(ctx, e, p, sum.Batch, *bf.key)
+		return out.replay(ctx, e, p, sum.Batch, *bf.key)
 	}
 	if err == nil {
 		err = readErr // a line that no longer validates: the file changed since the first pass

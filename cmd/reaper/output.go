@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -83,6 +84,20 @@ func (o *output) summary(e *env, s jobs.Summary) error {
 		return writeJSON(e.stdout, toSummaryJSON(s))
 	}
 	return printSummary(e, s)
+}
+
+// replay prints an enqueue that replayed an earlier one with the same idempotency key: printReplay's
+// batch id and notes as text, or {"batch_id", "replayed": true} (the notes still on stderr).
+func (o *output) replay(ctx context.Context, e *env, p *app, batch, key string) error {
+	if !o.JSON() {
+		return printReplay(ctx, e, p, batch, key)
+	}
+	notes := *e
+	notes.stdout = io.Discard
+	if err := printReplay(ctx, &notes, p, batch, key); err != nil {
+		return err
+	}
+	return writeJSON(e.stdout, map[string]any{"batch_id": batch, "replayed": true})
 }
 
 // writeJSON writes v as one line of JSON.

@@ -152,6 +152,17 @@ func TestOutputJSONOnEveryReadingCommand(t *testing.T) {
 	assert.Equal(t, retried.BatchID, cancelled.BatchID)
 	require.NotNil(t, cancelled.Cancelled)
 
+	// An enqueue replayed by its idempotency key names the first batch.
+	one := []string{"enqueue", "--provider", "vod", "--file-id", "once", "--idempotency-key", "k-1", "--output", "json"}
+	code, out, errOut = c.run(t, "", one...)
+	require.Equal(t, 0, code, errOut)
+	var first summaryJSON
+	decode(out, &first)
+	code, out, errOut = c.run(t, "", one...)
+	require.Equal(t, 0, code, errOut)
+	assert.JSONEq(t, `{"batch_id":"`+first.BatchID+`","replayed":true}`, out)
+	assert.Contains(t, errOut, "nothing enqueued this time")
+
 	for _, args := range [][]string{{"policies", "--output", "json"}, {"policies", "--json"}} {
 		code, out, errOut = c.run(t, "", args...)
 		require.Equal(t, 0, code, errOut)
