@@ -347,15 +347,10 @@ func (a *Admin) RunParked(ctx context.Context, batch string) (int, error) {
 				break
 			}
 		}
-		for _, id := range mine {
-			err := a.insp.RunTask(q, id)
-			if errors.Is(err, asynq.ErrTaskNotFound) {
-				continue // its time came meanwhile, or a cancel removed it
-			}
-			if err != nil {
-				return started, fmt.Errorf("run %s: %w", id, err)
-			}
-			started++
+		n, err := a.runNow(q, mine)
+		started += n
+		if err != nil {
+			return started, err
 		}
 	}
 	return started, nil

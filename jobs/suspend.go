@@ -201,16 +201,29 @@ func (a *Admin) runHeld(ctx context.Context, batch string) (int, error) {
 				break
 			}
 		}
-		for _, id := range held {
-			err := a.insp.RunTask(q, id)
-			if errors.Is(err, asynq.ErrTaskNotFound) {
-				continue // its hold ended meanwhile, or a cancel removed it
-			}
-			if err != nil {
-				return started, fmt.Errorf("run %s: %w", id, err)
-			}
-			started++
+		n, err := a.runNow(q, held)
+		started += n
+		if err != nil {
+			return started, err
 		}
+	}
+	return started, nil
+}
+
+// runNow moves tasks of queue q waiting in its scheduled or retry set to pending, so they run now,
+// and returns how many it moved. A task gone meanwhile (its time came, or a cancel removed it) is
+// skipped.
+func (a *Admin) runNow(q string, ids []string) (int, error) {
+	started := 0
+	for _, id := range ids {
+		err := a.insp.RunTask(q, id)
+		if errors.Is(err, asynq.ErrTaskNotFound) {
+			continue
+		}
+		if err != nil {
+			return started, fmt.Errorf("run %s: %w", id, err)
+		}
+		started++
 	}
 	return started, nil
 }
