@@ -207,12 +207,20 @@ func TestAlreadyGoneDoesNotCountAsFailure(t *testing.T) {
 // The threshold in the finish script: not before min_outcomes, then at the first failure that makes
 // the ratio more than max_failure_ratio; once, with one audit entry and one outbox event, also when
 // the reply of the suspending write is lost and the write is run again. A ratio of 0 is off.
+// The store's clock runs 30 days behind, at, and 30 days ahead of Redis's: nothing here depends on
+// them agreeing (every TTL is relative).
 func TestFinishSuspendsAtTheThreshold(t *testing.T) {
+	for _, shift := range []time.Duration{-30 * 24 * time.Hour, 0, 30 * 24 * time.Hour} {
+		t.Run(shift.String(), func(t *testing.T) { finishSuspendsAtTheThreshold(t, shift) })
+	}
+}
+
+func finishSuspendsAtTheThreshold(t *testing.T, shift time.Duration) {
 	redis := jobstest.StartRedis(t)
 	rdb := redis.Client()
 	hook := jobstest.NewFaultHook()
 	rdb.AddHook(hook)
-	s := NewStore(rdb, StoreOptions{})
+	s := NewStore(rdb, StoreOptions{Now: func() time.Time { return time.Now().Add(shift) }})
 	ctx := context.Background()
 	require.NoError(t, s.CreateBatch(ctx, BatchMeta{ID: "b", MaxFailureRatio: ratio(0.5), MinOutcomes: 4}))
 	require.NoError(t, s.CreateBatch(ctx, BatchMeta{ID: "off", MaxFailureRatio: ratio(0), MinOutcomes: 1}))
@@ -250,6 +258,12 @@ func TestFinishSuspendsAtTheThreshold(t *testing.T) {
 	require.Len(t, trail, 2)
 	assert.Equal(t, AuditWho, trail[1].Who)
 	assert.Equal(t, AuditSuspended, trail[1].Action)
+	assert.WithinDuration(t, time.Now().Add(shift), trail[1].At, time.Minute, "stamped by the store's clock")
+	for _, k := range []string{metaKey("b"), outKey("b"), auditKey("b"), notifyOutboxKey} {
+		ttl, err := rdb.TTL(ctx, k).Result()
+		require.NoError(t, err)
+		assert.InDelta(t, s.retention.Seconds(), ttl.Seconds(), 60, "%s: a relative TTL of the retention", k)
+	}
 	events, err := rdb.LRange(ctx, notifyOutboxKey, 0, -1).Result()
 	require.NoError(t, err)
 	require.Len(t, events, 1)
