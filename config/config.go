@@ -120,7 +120,11 @@ type Breaker struct {
 	MinRequests  uint32  `yaml:"min_requests"`
 	// Interval is the closed-state counting window.
 	Interval time.Duration `yaml:"interval"`
-	// OpenTimeout is how long the breaker stays open before one probe call is let through.
+	// ProbeInterval is how long the breaker stays open after it trips before one probe call is let
+	// through; each failed probe lengthens the wait by 5%, up to OpenTimeout (a longer
+	// ProbeInterval is cut to OpenTimeout).
+	ProbeInterval time.Duration `yaml:"probe_interval"`
+	// OpenTimeout is the longest the breaker stays open between probe calls.
 	OpenTimeout time.Duration `yaml:"open_timeout"`
 	// HalfOpenRequests is how many probe calls the half-open breaker allows.
 	HalfOpenRequests uint32 `yaml:"half_open_requests"`
@@ -250,7 +254,7 @@ func Default() Config {
 		Admin:     OpsServer{Listen: "127.0.0.1:9090"},
 		Breaker: Breaker{
 			ConsecutiveFailures: 5, FailureRatio: 0.5, MinRequests: 20,
-			Interval: time.Minute, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1,
+			Interval: time.Minute, ProbeInterval: time.Second, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1,
 		},
 		Outcomes: Outcomes{Retention: 30 * 24 * time.Hour, StreamRetention: 24 * time.Hour},
 		Enqueue:  Enqueue{ConfirmAbove: 100_000, Parallel: 32},
@@ -414,6 +418,7 @@ func (c *Config) Validate() error {
 		bad("breaker.failure_ratio", "must be between 0 and 1, got %g", c.Breaker.FailureRatio)
 	}
 	positive("breaker.interval", c.Breaker.Interval)
+	positive("breaker.probe_interval", c.Breaker.ProbeInterval)
 	positive("breaker.open_timeout", c.Breaker.OpenTimeout)
 	if c.Breaker.HalfOpenRequests < 1 {
 		bad("breaker.half_open_requests", "must be at least 1")

@@ -188,8 +188,10 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 		rec.Outcome, rec.Code, rec.Message = Failed, "not_configured", "this worker has no client for provider "+string(t.Provider)
 		return h.finish(ctx, log, rec, false)
 	}
-	if d := lane.Breaker.OpenFor(); d > 0 {
-		return &rescheduleError{After: h.policy.spread(d), Reason: "breaker open"}
+	// Held by the breaker (here or, through its hint, in another worker): wait in short steps, so the
+	// task runs within HintRecheck of the provider's recovery instead of a whole open period later.
+	if d := lane.Breaker.Hold(ctx); d > 0 {
+		return &rescheduleError{After: d, Reason: "breaker open"}
 	}
 	if err := h.waitForRate(ctx, t.Provider, lane.RateLimit); err != nil {
 		return err
@@ -202,8 +204,8 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 	callCtx := context.WithoutCancel(ctx)
 	res, err := lane.Breaker.Execute(func() (providers.Result, error) { return lane.Deleter.Delete(callCtx, t) })
 	if breaker.IsRefusal(err) {
-		// Open, or half-open with its probe already out: come back when a probe may be allowed.
-		return &rescheduleError{After: h.policy.spread(max(lane.Breaker.OpenFor(), time.Second)), Reason: "breaker open"}
+		// Open, or half-open with its probe already out (here or in another worker): ask again shortly.
+		return &rescheduleError{After: max(lane.Breaker.Hold(ctx), breaker.HintRecheck), Reason: "breaker open"}
 	}
 	class := providers.ClassOf(err)
 	pe, _ := providers.AsError(err)
@@ -224,7 +226,9 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 	if class != "" && class != providers.Gone && class != providers.Fatal {
 		// Count the call (and what kind of failure it was) before deciding: the budget is the task's
 		// provider calls in the store.
-		facts.BreakerOpenFor = lane.Breaker.OpenFor()
+		// Held by the breaker (open here, or by the fleet's hint): the task waits in short steps, so
+		// it runs again promptly when the provider is back.
+		facts.BreakerOpenFor = lane.Breaker.Hold(ctx)
 		n, err := h.note(ctx, p, rec.Key, newCallID(), rec.Code, facts.BreakerOpenFor > 0 && class != providers.Throttled, class == providers.Throttled)
 		if err != nil {
 			log.Warn("could not record attempt; the task runs again", "code", rec.Code, "error", err)

@@ -48,7 +48,10 @@ type BreakerSettings struct {
 	FailureRatio float64
 	MinRequests  uint32
 	Interval     time.Duration
-	// OpenTimeout is how long it stays open before one probe is let through.
+	// ProbeInterval is how long it stays open after it trips before one probe is let through (default
+	// 1s); each failed probe lengthens the wait by 5%, up to OpenTimeout.
+	ProbeInterval time.Duration
+	// OpenTimeout is the longest it stays open between probes (default 30s).
 	OpenTimeout time.Duration
 	// HalfOpenRequests is how many probes the half-open breaker allows.
 	HalfOpenRequests uint32
@@ -182,7 +185,8 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 	for n, d := range deleters {
 		b := p.o.Breaker
 		bs := breaker.Settings{ConsecutiveFailures: b.ConsecutiveFailures, FailureRatio: b.FailureRatio,
-			MinRequests: b.MinRequests, Interval: b.Interval, OpenTimeout: b.OpenTimeout, HalfOpenRequests: b.HalfOpenRequests,
+			MinRequests: b.MinRequests, Interval: b.Interval, ProbeInterval: b.ProbeInterval, OpenTimeout: b.OpenTimeout,
+			HalfOpenRequests: b.HalfOpenRequests, Hint: breaker.NewHint(p.Redis, breakerKey(n), breakerProbeKey(n)),
 			OnStateChange: func(n providers.Name, from, to gobreaker.State) {
 				log.Warn("circuit breaker", "provider", string(n), "from", from.String(), "to", to.String())
 				obs.BreakerState(n, to)

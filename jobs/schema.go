@@ -27,6 +27,8 @@ import (
 //	reaper:index:<provider>         ZSET   retention index: target key -> due (unix ms)
 //	reaper:index:<provider>:t       HASH   retention index: target key -> target JSON
 //	rate:reaper:<provider>          STRING the shared rate limiter's GCRA state (redis_rate's prefix)
+//	reaper:breaker:<provider>       STRING open period (ms) of an outage a worker's breaker saw, PX period+10s
+//	reaper:breaker:<provider>:probe STRING the token of the one worker probing the provider, PX 10s
 //	reaper:scheduler:...            the scheduler's lease and run claims (scheduler/state.go)
 const (
 	// StreamKey is the Redis stream downstream systems read outcomes from (XREAD / XREADGROUP).
@@ -64,6 +66,11 @@ func slotKey(n providers.Name, start time.Time) string {
 
 func indexKey(n providers.Name) string        { return "reaper:index:" + string(n) }
 func indexTargetsKey(n providers.Name) string { return "reaper:index:" + string(n) + ":t" }
+
+// breakerKey is the fleet's hint that provider n's breaker is open; breakerProbeKey is the claim of
+// the one worker probing it (jobs/internal/breaker's Hint).
+func breakerKey(n providers.Name) string      { return "reaper:breaker:" + string(n) }
+func breakerProbeKey(n providers.Name) string { return "reaper:breaker:" + string(n) + ":probe" }
 
 // limiterKey is the Redis key (under redis_rate's "rate:" prefix) of provider n's shared limit.
 func limiterKey(n providers.Name) string { return "reaper:" + string(n) }
