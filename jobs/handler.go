@@ -41,6 +41,35 @@ type lane struct {
 	// RateLimit is the provider's requests/second, shared by all workers through Redis.
 	RateLimit int
 	Breaker   *breaker.Breaker
+
+	// batcher and batch, when the provider deletes many targets per call (providers.BatchDeleter
+	// with MaxBatch above 1), group concurrent deletes into one call.
+	batcher providers.BatchDeleter
+	batch   *callGroups[providers.Target, providers.BatchItem]
+	// restorer and restore, when the provider has a recycle bin (providers.Restorer), group an undo's
+	// restores into batch restore calls.
+	restorer providers.Restorer
+	restore  *callGroups[providers.RestoreRequest, providers.RestoreItem]
+}
+
+// newLane builds the lane for deleter d, with call groups for what d can do in batches.
+func newLane(d providers.Deleter, rateLimit int, b *breaker.Breaker) lane {
+	ln := lane{Deleter: d, RateLimit: rateLimit, Breaker: b}
+	if bd, ok := d.(providers.BatchDeleter); ok && bd.MaxBatch() > 1 {
+		ln.batcher, ln.batch = bd, newCallGroups[providers.Target, providers.BatchItem](bd.MaxBatch())
+	}
+	if r, ok := d.(providers.Restorer); ok && r.MaxRestore() >= 1 {
+		ln.restorer, ln.restore = r, newCallGroups[providers.RestoreRequest, providers.RestoreItem](r.MaxRestore())
+	}
+	return ln
+}
+
+// groupSize is how many tasks the lane sends in one call at most (1 when it does not batch).
+func (ln lane) groupSize() int {
+	if ln.batch == nil {
+		return 1
+	}
+	return ln.batch.max
 }
 
 // handler is the asynq handler for delete tasks: batch cancelled?, shared rate limit,
@@ -193,16 +222,12 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 	if d := lane.Breaker.Hold(ctx); d > 0 {
 		return &rescheduleError{After: d, Reason: "breaker open"}
 	}
-	if err := h.waitForRate(ctx, t.Provider, lane.RateLimit); err != nil {
-		return err
-	}
-
 	start := time.Now()
-	// The call is not cancelled with the task: asynq cancels a handler it stops waiting for (shutdown,
-	// task timeout), and a delete aborted in flight may still have happened at the provider, leaving
-	// nothing to record but a re-run's already_gone. The client's own timeout bounds the call.
-	callCtx := context.WithoutCancel(ctx)
-	res, err := lane.Breaker.Execute(func() (providers.Result, error) { return lane.Deleter.Delete(callCtx, t) })
+	res, restored, grouped, err := h.call(ctx, lane, p)
+	var nc notCalled
+	if errors.As(err, &nc) {
+		return nc.err // the rate limiter's wait or error: no call was made
+	}
 	if breaker.IsRefusal(err) {
 		// Open, or half-open with its probe already out (here or in another worker): ask again shortly.
 		return &rescheduleError{After: max(lane.Breaker.Hold(ctx), breaker.HintRecheck), Reason: "breaker open"}
@@ -217,7 +242,9 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 	} else if err != nil {
 		rec.Message = err.Error()
 	}
-	h.observer.Call(t.Provider, class, rec.Code, time.Since(start))
+	if !grouped {
+		h.observer.Call(t.Provider, class, rec.Code, time.Since(start))
+	}
 
 	facts := callFacts{Class: class}
 	if pe != nil {
@@ -241,7 +268,17 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 	switch d.Verdict {
 	case record:
 		rec.Outcome = d.Outcome
-		if class == "" {
+		if restored != nil {
+			rec.Outcome, rec.RecycledItemID = restoreOutcome(restored.Outcome), p.RecycledItemID
+			switch {
+			case restored.Outcome == providers.Restored && restored.Path != "":
+				rec.Message = "restored at " + restored.Path
+			case restored.Outcome == providers.RestoreNotFound:
+				// A restore is not idempotent the way a delete is: a re-run after a call whose answer
+				// was lost finds the item gone from the bin because that call restored it.
+				rec.Message = "the recycle bin no longer holds it: restored or purged already (attempts above 1: maybe by an earlier attempt whose answer was lost)"
+			}
+		} else if class == "" {
 			rec.RequestID = res.RequestID
 			if res.Recycled {
 				rec.Outcome, rec.RecycledItemID = Recycled, res.RecycledItemID
@@ -279,6 +316,96 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 		rec.Code = d.Code
 	}
 	return h.finish(ctx, log, rec, false)
+}
+
+// call makes the task's provider call: on its own, or as one item of a group call (callGroups) when
+// the lane batches deletes or the task is a restore. grouped says the call was shared (its leader
+// reported it to the observer, once for the group). A failure before any call (the rate limiter's
+// wait or error) comes back wrapped in notCalled.
+func (h *handler) call(ctx context.Context, ln lane, p Payload) (res providers.Result, restored *providers.RestoreItem, grouped bool, err error) {
+	t := p.Target
+	ready := func(ctx context.Context) error {
+		if err := h.waitForRate(ctx, t.Provider, ln.RateLimit); err != nil {
+			return notCalled{err}
+		}
+		return nil
+	}
+	// The call is not cancelled with the task: asynq cancels a handler it stops waiting for (shutdown,
+	// task timeout), and a delete aborted in flight may still have happened at the provider, leaving
+	// nothing to record but a re-run's already_gone. The client's own timeout bounds the call.
+	callCtx := context.WithoutCancel(ctx)
+	// shared runs one group call through the breaker and reports it once.
+	shared := func(do func() error) error {
+		start := time.Now()
+		_, err := ln.Breaker.Execute(func() (providers.Result, error) { return providers.Result{}, do() })
+		if !breaker.IsRefusal(err) {
+			pe, _ := providers.AsError(err)
+			code := ""
+			if pe != nil {
+				code = pe.Code
+			}
+			h.observer.Call(t.Provider, providers.ClassOf(err), code, time.Since(start))
+		}
+		return err
+	}
+	switch {
+	case p.Op == OpRestore:
+		if ln.restore == nil {
+			return res, nil, false, &providers.Error{Provider: t.Provider, Class: providers.Fatal, Code: "not_restorable",
+				Message: "provider " + string(t.Provider) + " has no recycle bin to restore from"}
+		}
+		req := providers.RestoreRequest{Target: t, RecycledItemID: p.RecycledItemID}
+		conflict := p.Conflict
+		item, err := ln.restore.do(ctx, ln.restorer.BatchKey(t)+"\n"+string(conflict), req, ready,
+			func(reqs []providers.RestoreRequest) (items []providers.RestoreItem, err error) {
+				err = shared(func() (err error) {
+					items, err = ln.restorer.Restore(callCtx, reqs, conflict)
+					return err
+				})
+				return items, err
+			})
+		if err != nil {
+			return res, nil, true, err
+		}
+		return res, &item, true, item.Err
+	case ln.batch != nil:
+		item, err := ln.batch.do(ctx, ln.batcher.BatchKey(t), t, ready,
+			func(ts []providers.Target) (items []providers.BatchItem, err error) {
+				err = shared(func() (err error) {
+					items, err = ln.batcher.DeleteBatch(callCtx, ts)
+					return err
+				})
+				return items, err
+			})
+		if err != nil {
+			return res, nil, true, err
+		}
+		return item.Result, nil, true, item.Err
+	}
+	if err := ready(ctx); err != nil {
+		return res, nil, false, err
+	}
+	res, err = ln.Breaker.Execute(func() (providers.Result, error) { return ln.Deleter.Delete(callCtx, t) })
+	return res, nil, false, err
+}
+
+// notCalled wraps an error that came before any provider call (the rate limiter's).
+type notCalled struct{ err error }
+
+func (e notCalled) Error() string { return e.err.Error() }
+func (e notCalled) Unwrap() error { return e.err }
+
+// restoreOutcome is the outcome a restore item records.
+func restoreOutcome(o providers.RestoreOutcome) Outcome {
+	switch o {
+	case providers.Restored:
+		return Restored
+	case providers.RestoreNotFound:
+		return NotFound
+	case providers.RestoreConflict:
+		return Conflict
+	}
+	return Failed
 }
 
 // waitForRate takes one token from the provider's shared limiter, waiting in place up to maxWait and

@@ -50,7 +50,7 @@ func startLiveB(b *testing.B) *live {
 	})
 }
 
-func (l *live) startWorker(t *testing.T) *jobs.Worker {
+func (l *live) startWorker(t testing.TB) *jobs.Worker {
 	t.Helper()
 	deleters, err := wiring.Deleters(l.cfg)
 	require.NoError(t, err)
@@ -60,7 +60,7 @@ func (l *live) startWorker(t *testing.T) *jobs.Worker {
 	return w
 }
 
-func (l *live) submit(t *testing.T, targets ...providers.Target) string {
+func (l *live) submit(t testing.TB, targets ...providers.Target) string {
 	t.Helper()
 	sum, err := l.p.Producer.Submit(context.Background(), jobs.BatchMeta{SubmittedBy: "test"}, slices.Values(targets), nil)
 	require.NoError(t, err)
@@ -68,7 +68,7 @@ func (l *live) submit(t *testing.T, targets ...providers.Target) string {
 	return sum.Batch
 }
 
-func (l *live) record(t *testing.T, batch string, tg providers.Target) jobs.Record {
+func (l *live) record(t testing.TB, batch string, tg providers.Target) jobs.Record {
 	t.Helper()
 	r, ok, err := l.p.Store.Record(context.Background(), batch, tg.Key())
 	require.NoError(t, err)

@@ -170,6 +170,9 @@ func (w *Worker) Shutdown() {
 	w.handler.Wait(w.handler.persist + 5*time.Second)
 }
 
+// maxGroupConcurrency caps the default concurrency a batching provider gets.
+const maxGroupConcurrency = 2000
+
 // NewWorker builds a worker for the given provider clients (one per enabled provider), with a breaker
 // per provider and the shared rate limiter. obs may be nil.
 func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log *slog.Logger, obs Observer) *Worker {
@@ -192,7 +195,7 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 				obs.BreakerState(n, to)
 			}}
 		ps := p.o.Providers[n]
-		lanes[n] = lane{Deleter: d, RateLimit: ps.RateLimit, Breaker: breaker.New(n, bs)}
+		lanes[n] = newLane(d, ps.RateLimit, breaker.New(n, bs))
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -210,7 +213,9 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 	for _, n := range names {
 		c := p.o.Providers[n].Concurrency
 		if c <= 0 {
-			c = ws.Concurrency
+			// A batching provider needs enough tasks at hand to fill its calls: two groups' worth, one
+			// in flight while the next gathers.
+			c = max(ws.Concurrency, min(2*lanes[n].groupSize(), maxGroupConcurrency))
 		}
 		servers = append(servers, newServer(p.Redis, serverOptions{Concurrency: c, Queues: map[providers.Name]int{n: 1},
 			ShutdownTimeout: ws.ShutdownTimeout, Policy: p.o.Retry, PollInterval: ws.PollInterval, Logger: log}))

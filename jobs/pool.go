@@ -11,13 +11,13 @@ import (
 	"github.com/reaper-media/reaper/providers"
 )
 
-// forEach runs fn for every target of seq on n goroutines and stops at the first error, which it
-// returns naming the target; it also stops when ctx ends. It is the one worker pool behind enqueueing
+// forEach runs fn for every item of seq (targets, or tasks naming their target) on n goroutines and
+// stops at the first error, which it returns naming the item; it also stops when ctx ends. It is the one worker pool behind enqueueing
 // (Producer.Add) and bulk index updates (Index.RegisterAll, Index.UnregisterAll).
-func forEach(ctx context.Context, n int, seq iter.Seq[providers.Target], fn func(context.Context, providers.Target) error) error {
+func forEach[T fmt.Stringer](ctx context.Context, n int, seq iter.Seq[T], fn func(context.Context, T) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	work := make(chan providers.Target, 4*max(1, n))
+	work := make(chan T, 4*max(1, n))
 	var wg sync.WaitGroup
 	for range max(1, n) {
 		wg.Go(func() {

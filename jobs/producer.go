@@ -99,6 +99,19 @@ func (p *Producer) Submit(ctx context.Context, meta BatchMeta, targets iter.Seq[
 
 // Add enqueues targets into an existing, unsealed batch. Submit is Add between CreateBatch and SealBatch.
 func (p *Producer) Add(ctx context.Context, batch string, targets iter.Seq[providers.Target], progress func(Summary)) (Summary, error) {
+	tasks := func(yield func(Payload) bool) {
+		for t := range targets {
+			if !yield(Payload{Batch: batch, Target: t}) {
+				return
+			}
+		}
+	}
+	return p.addTasks(ctx, batch, tasks, progress)
+}
+
+// addTasks enqueues tasks (their Batch set, EnqueueID left for enqueue) into an existing, unsealed
+// batch, flushing the batch's counters as it goes. It is Add's work, and undo's.
+func (p *Producer) addTasks(ctx context.Context, batch string, tasks iter.Seq[Payload], progress func(Summary)) (Summary, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -138,15 +151,15 @@ func (p *Producer) Add(ctx context.Context, batch string, targets iter.Seq[provi
 		}
 	}()
 
-	err := forEach(ctx, p.o.Parallel, targets, func(ctx context.Context, t providers.Target) error {
-		dup, err := p.enqueue(ctx, batch, t)
+	err := forEach(ctx, p.o.Parallel, tasks, func(ctx context.Context, task Payload) error {
+		dup, err := p.enqueue(ctx, task)
 		if err != nil {
 			return fmt.Errorf("enqueue: %w", err)
 		}
 		if dup {
-			duplicates.add(t.Provider, 1)
+			duplicates.add(task.Target.Provider, 1)
 		} else {
-			enqueued.add(t.Provider, 1)
+			enqueued.add(task.Target.Provider, 1)
 		}
 		return nil
 	})
@@ -162,16 +175,17 @@ func (p *Producer) Add(ctx context.Context, batch string, targets iter.Seq[provi
 	return total(), ferr
 }
 
-// enqueue adds one task; dup is true when the target is already queued.
-func (p *Producer) enqueue(ctx context.Context, batch string, t providers.Target) (dup bool, err error) {
-	payload, err := EncodePayload(Payload{Batch: batch, EnqueueID: newEnqueueID(), Target: t})
+// enqueue adds one task; dup is true when its target is already queued (for a restore: the same
+// recycled item).
+func (p *Producer) enqueue(ctx context.Context, task Payload) (dup bool, err error) {
+	task.EnqueueID = newEnqueueID()
+	payload, err := EncodePayload(task)
 	if err != nil {
 		return false, err
 	}
-	task := asynq.NewTask(TaskType(t.Provider), payload)
-	_, err = p.client.EnqueueContext(ctx, task,
-		asynq.Queue(QueueName(t.Provider)),
-		asynq.TaskID(TaskID(t)),
+	_, err = p.client.EnqueueContext(ctx, asynq.NewTask(task.taskType(), payload),
+		asynq.Queue(QueueName(task.Target.Provider)),
+		asynq.TaskID(task.taskID()),
 		// The handler owns the retry budget (retry.max_attempts) and records the outcome itself;
 		// asynq must never archive a delete task, its archive drops records past 10,000.
 		asynq.MaxRetry(math.MaxInt32),

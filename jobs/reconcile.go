@@ -249,7 +249,7 @@ func (a *Admin) reenqueueMissing(ctx context.Context, batch string, o ReconcileO
 					rep.Reenqueued++
 					continue
 				}
-				dup, err := o.Producer.enqueue(ctx, batch, t)
+				dup, err := o.Producer.enqueue(ctx, Payload{Batch: batch, Target: t})
 				if err != nil {
 					return fmt.Errorf("reconcile %s: enqueue %s: %w", batch, t, err)
 				}

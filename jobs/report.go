@@ -31,6 +31,12 @@ type BatchStatus struct {
 	// the earliest time one of them runs again.
 	Parked      int64      `json:"parked"`
 	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	// Kind is "undo" for an undo batch (UndoOf names the batch it undoes, NotRestorable counts that
+	// batch's deletions no recycle bin holds), else "delete". UndoneBy names a batch's newest undo.
+	Kind          string `json:"kind"`
+	UndoOf        string `json:"undo_of,omitempty"`
+	NotRestorable int64  `json:"not_restorable,omitempty"`
+	UndoneBy      string `json:"undone_by,omitempty"`
 	// Suspended says the failure threshold holds the batch's remaining tasks, SuspendReason why:
 	// `reaper resume --batch ID` continues it, `reaper cancel` ends it.
 	Suspended     bool       `json:"suspended"`
@@ -40,12 +46,27 @@ type BatchStatus struct {
 	Audit []AuditEntry `json:"audit,omitempty"`
 }
 
-// StatusOf is a batch's BatchStatus; every outcome is present, zero or not.
+// The batch kinds.
+const (
+	KindDelete = "delete"
+	KindUndo   = "undo"
+)
+
+// OutcomesOf lists the outcomes a batch of kind can record, in report order.
+func OutcomesOf(kind string) []Outcome {
+	if kind == KindUndo {
+		return []Outcome{Restored, NotFound, Conflict, Failed, Cancelled}
+	}
+	return []Outcome{Deleted, Recycled, AlreadyGone, Failed, Cancelled, DryRun}
+}
+
+// StatusOf is a batch's BatchStatus; every outcome its kind can record is present, zero or not.
 func StatusOf(b BatchInfo) BatchStatus {
 	s := BatchStatus{Batch: b.ID, CreatedAt: b.CreatedAt, SubmittedBy: b.SubmittedBy, Source: b.Source, Note: b.Note,
 		Sealed: b.Sealed, Cancelled: b.Cancelled, Done: b.Done(), Total: b.Total, Duplicates: b.Duplicates,
-		Pending: b.Pending(), Outcomes: map[string]int64{}, RatePerSec: b.Rate(), ETASeconds: b.ETA().Seconds()}
-	for _, o := range Outcomes {
+		Pending: b.Pending(), Outcomes: map[string]int64{}, RatePerSec: b.Rate(), ETASeconds: b.ETA().Seconds(),
+		Kind: b.Kind(), UndoOf: b.UndoOf(), NotRestorable: b.NotRestorable, UndoneBy: b.UndoneBy}
+	for _, o := range OutcomesOf(s.Kind) {
 		s.Outcomes[string(o)] = b.Counts[o]
 	}
 	if b.Suspended {
@@ -91,7 +112,11 @@ func ParseOutcome(s string) (Outcome, error) {
 			return o, nil
 		}
 	}
-	return "", fmt.Errorf("unknown outcome %q (want one of deleted, recycled, already_gone, failed, cancelled, dry_run)", s)
+	names := make([]string, len(Outcomes))
+	for i, o := range Outcomes {
+		names[i] = string(o)
+	}
+	return "", fmt.Errorf("unknown outcome %q (want one of %s)", s, strings.Join(names, ", "))
 }
 
 // WriteReport streams a batch's records to w as JSONL or CSV, one row per target, only those with

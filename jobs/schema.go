@@ -90,6 +90,9 @@ const (
 	metaCancelledAt  = "cancelled_at"
 	metaFirstOutcome = "first_outcome_ms"
 	metaLastOutcome  = "last_outcome_ms"
+	// An undo batch's count of deletions it cannot restore, and on a batch undone, its newest undo.
+	metaNotRestorable = "not_restorable"
+	metaUndoneBy      = "undone_by"
 
 	// The failure threshold, per batch (BatchMeta): the finish script suspends the batch when a
 	// failed outcome makes failed/terminal exceed max_failure_ratio with terminal >= min_outcomes,

@@ -28,10 +28,15 @@ const (
 	Failed      Outcome = "failed"       // a fatal error, an invalid payload, or the retry budget ran out
 	Cancelled   Outcome = "cancelled"    // the batch was cancelled before the task ran
 	DryRun      Outcome = "dry_run"      // a dry-run policy run would have deleted it; nothing was called
+
+	// The outcomes of an undo batch's restores (Failed too: the restore failed for good).
+	Restored Outcome = "restored"  // the recycled item is back at its path
+	NotFound Outcome = "not_found" // the recycle bin no longer holds it (restored or purged already)
+	Conflict Outcome = "conflict"  // its path is taken again and the conflict strategy was ask
 )
 
 // Outcomes lists every outcome in report order.
-var Outcomes = []Outcome{Deleted, Recycled, AlreadyGone, Failed, Cancelled, DryRun}
+var Outcomes = []Outcome{Deleted, Recycled, AlreadyGone, Failed, Cancelled, DryRun, Restored, NotFound, Conflict}
 
 // Record is one task's terminal outcome: a row of a batch report and an entry of the outcome stream.
 type Record struct {
@@ -580,6 +585,10 @@ type BatchInfo struct {
 	MaxFailureRatio float64
 	MinOutcomes     int64
 	Notify          string
+	// UndoneBy is the newest undo batch of this batch; NotRestorable, on an undo batch, counts the
+	// original's deletions no recycle bin holds.
+	UndoneBy      string
+	NotRestorable int64
 }
 
 // Pending is the number of tasks without an outcome yet.
@@ -627,6 +636,7 @@ func (s *Store) Batch(ctx context.Context, id string) (BatchInfo, error) {
 		Sealed: m[metaSealed] == "1", Cancelled: m[metaCancelledAt] != "",
 		Total: num(metaTotal), Duplicates: num(metaDuplicates), Terminal: num(metaTerminal),
 		Counts: map[Outcome]int64{}, FirstOutcome: ms(metaFirstOutcome), LastOutcome: ms(metaLastOutcome),
+		UndoneBy: m[metaUndoneBy], NotRestorable: num(metaNotRestorable),
 	}
 	b.CreatedAt, _ = time.Parse(time.RFC3339Nano, m[metaCreatedAt])
 	b.Suspended, b.SuspendReason, b.MinOutcomes, b.Notify = m[metaSuspendedAt] != "", m[metaSuspendReason], num(metaMinOutcomes), m[metaNotify]

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 
 	"github.com/reaper-media/reaper/providers"
 )
@@ -29,10 +30,50 @@ type Payload struct {
 	// of the same target in the same batch (a duplicate line).
 	EnqueueID string           `json:"eid"`
 	Target    providers.Target `json:"target"`
+	// Op is what the task does to its target: "" deletes it, OpRestore puts a recycled item back
+	// (an undo batch's tasks).
+	Op string `json:"op,omitempty"`
+	// RecycledItemID is the recycle-bin item a restore puts back (the deletion's record has it).
+	RecycledItemID int64 `json:"rid,omitempty"`
+	// Conflict is a restore's strategy when the original path is taken again ("" is ask).
+	Conflict providers.ConflictStrategy `json:"conflict,omitempty"`
+}
+
+// OpRestore is Payload.Op of a restore task.
+const OpRestore = "restore"
+
+// String names the task's target (and the recycled item of a restore), for errors.
+func (p Payload) String() string {
+	if p.Op == OpRestore {
+		return fmt.Sprintf("restore of recycled item %d (%s)", p.RecycledItemID, p.Target)
+	}
+	return p.Target.String()
+}
+
+// taskType is the asynq task type of the task.
+func (p Payload) taskType() string {
+	if p.Op == OpRestore {
+		return restoreTaskType(p.Target.Provider)
+	}
+	return TaskType(p.Target.Provider)
+}
+
+// taskID is the asynq task id: a delete's is its target's (TaskID), a restore's its recycled item's,
+// so the same item queued twice is a duplicate while a delete of the same path is not.
+func (p Payload) taskID() string {
+	if p.Op == OpRestore {
+		sum := sha256.Sum256([]byte(p.Target.Key() + "\n" + strconv.FormatInt(p.RecycledItemID, 10)))
+		return "rst-" + hex.EncodeToString(sum[:16])
+	}
+	return TaskID(p.Target)
 }
 
 // TaskType is the asynq task type for deletes at provider n.
 func TaskType(n providers.Name) string { return "reaper:delete:" + string(n) }
+
+// restoreTaskType is the asynq task type for an undo's restores at provider n; they share the
+// provider's queue (and so its rate limit and breaker) with its deletes.
+func restoreTaskType(n providers.Name) string { return "reaper:restore:" + string(n) }
 
 // QueueName is the asynq queue of provider n. Each provider has its own, so one provider's outage or
 // throttle never starves the others.
@@ -91,6 +132,21 @@ func (p Payload) validate() error {
 	}
 	if p.EnqueueID == "" {
 		return errors.New("field eid: is required")
+	}
+	switch p.Op {
+	case "":
+		if p.RecycledItemID != 0 || p.Conflict != "" {
+			return errors.New("field rid: only a restore task names a recycled item")
+		}
+	case OpRestore:
+		if p.RecycledItemID <= 0 {
+			return errors.New("field rid: a restore task needs the recycled item id, a positive integer")
+		}
+		if _, err := providers.ParseConflictStrategy(string(p.Conflict)); err != nil {
+			return fmt.Errorf("field conflict: %w", err)
+		}
+	default:
+		return fmt.Errorf("field op: unknown operation %q (want %q or none)", p.Op, OpRestore)
 	}
 	return p.Target.Validate()
 }

@@ -56,11 +56,12 @@ func newServer(rdb redis.UniversalClient, o serverOptions) *asynq.Server {
 	})
 }
 
-// newMux routes every provider's task type to h.
+// newMux routes every provider's task types (delete, restore) to h.
 func newMux(h *handler) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	for _, n := range providers.Names {
 		mux.Handle(TaskType(n), h)
+		mux.Handle(restoreTaskType(n), h)
 	}
 	return mux
 }

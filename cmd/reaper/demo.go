@@ -37,6 +37,15 @@ func (c *callCounter) Call(p providers.Name, cl providers.Class, _ string, _ tim
 	c.calls[p][cl]++
 }
 
+// total is p's calls of every class; the caller holds mu.
+func (c *callCounter) total(p providers.Name) int {
+	n := 0
+	for _, v := range c.calls[p] {
+		n += v
+	}
+	return n
+}
+
 func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "demo", "[--files N] [--outage D]")
 	files := fs.Int("files", 1000, "files per provider (3 providers)")
@@ -110,7 +119,6 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("batch not finished: %w (%d of %d done)", err, b.Terminal, b.Total)
 	}
 	elapsed := time.Since(start)
-	w.Shutdown()
 
 	// Outcomes per provider, from the records.
 	table := map[providers.Name]map[jobs.Outcome]int{}
@@ -128,10 +136,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	counter.mu.Lock()
 	for _, n := range providers.Names {
 		o, c := table[n], counter.calls[n]
-		total := 0
-		for _, v := range c {
-			total += v
-		}
+		total := counter.total(n)
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", n, o[jobs.Deleted], o[jobs.Recycled], o[jobs.AlreadyGone],
 			o[jobs.Failed], o[jobs.Cancelled], total, c[providers.Retry], c[providers.Throttled])
 	}
@@ -143,5 +148,49 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("discrepancies:\n%w", err)
 	}
 	fmt.Fprintf(e.stdout, "ok: every file is gone at its fake and has exactly one recorded outcome (reaper report --batch %s would list them)\n", sum.Batch)
+	counter.mu.Lock()
+	smhCalls := counter.total(providers.SMH)
+	counter.mu.Unlock()
+	smhFiles := 0
+	for _, v := range table[providers.SMH] {
+		smhFiles += v
+	}
+	fmt.Fprintf(e.stdout, "smh went through batch delete (providers.smh.batch_size): %d files in %d calls\n", smhFiles, smhCalls)
+	return demoUndo(ctx, e, p, stack, sum.Batch, counter)
+}
+
+// demoUndo restores everything the demo's batch moved to SMH's recycle bin, with one command's worth
+// of API (reaper undo --batch ID), and checks every file is back at the fake.
+func demoUndo(ctx context.Context, e *env, p *app, stack *fakestack.Stack, batch string, counter *callCounter) error {
+	counter.mu.Lock()
+	before := counter.total(providers.SMH)
+	counter.mu.Unlock()
+	start := time.Now()
+	plan, err := p.Producer.Undo(ctx, batch, jobs.UndoOptions{Confirmed: true, SubmittedBy: defaultSubmitter()})
+	if err != nil {
+		return fmt.Errorf("undo: %w", err)
+	}
+	u, err := waitBatch(ctx, p.Store, plan.Batch, 200*time.Millisecond, func(jobs.BatchInfo) {})
+	if err != nil {
+		return fmt.Errorf("undo batch not finished: %w (%d of %d done)", err, u.Terminal, u.Total)
+	}
+	counter.mu.Lock()
+	calls := counter.total(providers.SMH) - before
+	counter.mu.Unlock()
+	fmt.Fprintf(e.stdout, "\nundo (reaper undo --batch %s): batch %s restored %d smh files in %s with %d batch-restore calls; %d deletions (mss, vod) cannot be restored\n",
+		batch, plan.Batch, u.Counts[jobs.Restored], time.Since(start).Round(time.Millisecond), calls, plan.NotRestorable)
+	missing := 0
+	if err := p.Store.Records(ctx, plan.Batch, func(r jobs.Record) error {
+		if r.Outcome == jobs.Restored && !stack.SMH.Exists(r.Target) {
+			missing++
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if missing > 0 || u.Counts[jobs.Restored] != int64(plan.Restorable) {
+		return fmt.Errorf("undo: %d of %d restored files are not back at the fake (%d restorable)", missing, u.Counts[jobs.Restored], plan.Restorable)
+	}
+	fmt.Fprintln(e.stdout, "ok: every recycled file is back at the smh fake")
 	return nil
 }

@@ -51,6 +51,7 @@ func commands() []command {
 		{"wait", "block until a batch is done: exit 0 none failed, 1 some failed, 2 timeout", runWait},
 		{"report", "one row per target of a batch, as JSONL or CSV", runReport},
 		{"retry", "re-enqueue a batch's failed targets as a new batch, or (--now) run its parked tasks now", runRetry},
+		{"undo", "restore every item a batch moved to a recycle bin (SMH), as a new batch of kind undo: --batch ID [--dry-run] [--conflict ask|rename|overwrite] [--yes]", runUndo},
 		{"cancel", "stop a batch: queued tasks are removed and recorded cancelled", runCancel},
 		{"reconcile", "check that a batch's counts add up: requeue tasks stranded without a lease; with --manifest, re-enqueue targets lost from Redis", runReconcile},
 		{"pause", "hold one provider's queue (e.g. while its credentials rotate)", runPause},

@@ -40,8 +40,14 @@ type cli struct {
 
 func newCLI(t *testing.T, extraYAML string) *cli {
 	t.Helper()
+	return newCLIWith(t, extraYAML, fakestack.Options{Seed: 3})
+}
+
+// newCLIWith is newCLI with the fakes started with o (e.g. SMH's recycle bin on).
+func newCLIWith(t *testing.T, extraYAML string, o fakestack.Options) *cli {
+	t.Helper()
 	r := jobstest.StartRedis(t)
-	stack, err := fakestack.Start(fakestack.Options{Seed: 3})
+	stack, err := fakestack.Start(o)
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	yaml := fmt.Sprintf(`redis: {url: %q}

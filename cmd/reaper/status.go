@@ -142,7 +142,13 @@ func writeBatch(w io.Writer, b jobs.BatchInfo, parked jobs.Parked) {
 	}
 	fmt.Fprintf(tw, "state\t%s\n", state)
 	fmt.Fprintf(tw, "total\t%d (%d duplicates not enqueued)\n", b.Total, b.Duplicates)
-	for _, o := range jobs.Outcomes {
+	if of := b.UndoOf(); of != "" {
+		fmt.Fprintf(tw, "undo of\t%s (%d of its deletions cannot be restored: deleted for good)\n", of, b.NotRestorable)
+	}
+	if b.UndoneBy != "" {
+		fmt.Fprintf(tw, "undone by\t%s\n", b.UndoneBy)
+	}
+	for _, o := range jobs.OutcomesOf(b.Kind()) {
 		fmt.Fprintf(tw, "%s\t%d\n", o, b.Counts[o])
 	}
 	fmt.Fprintf(tw, "pending\t%d\n", b.Pending())

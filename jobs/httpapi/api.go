@@ -105,6 +105,7 @@ func (a *API) routes() []route {
 		{"POST /v1/batches/{id}/resume", true, a.resume},
 		{"GET /v1/batches/{id}/report", true, a.report},
 		{"POST /v1/batches/{id}/retry", true, a.retry},
+		{"POST /v1/batches/{id}/undo", true, a.undo},
 		{"GET /v1/openapi.json", false, serveOpenAPI},
 		// Liveness only: readiness and metrics (Redis state, queue sizes) stay on admin.listen.
 		{"GET /healthz", false, Healthz},
@@ -482,6 +483,58 @@ func (a *API) retry(w http.ResponseWriter, r *http.Request) {
 	a.finishSubmit(w, r, SubmitResult{}, func(ctx context.Context) (jobs.Summary, error) {
 		return a.o.Producer.RetryFailed(ctx, b.ID, meta)
 	})
+}
+
+// undo is POST /v1/batches/{id}/undo?conflict=ask|rename|overwrite&dry_run=&confirm=: every item the
+// batch recycled is restored by a new batch of kind undo (201, its plan). dry_run=true answers 200
+// with the plan and enqueues nothing. More restores than ConfirmAbove need confirm=true.
+func (a *API) undo(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var flags [2]bool
+	for i, name := range []string{"dry_run", "confirm"} {
+		v, err := boolParam(q.Get(name))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Field: name})
+			return
+		}
+		flags[i] = v
+	}
+	conflict, err := providers.ParseConflictStrategy(q.Get("conflict"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Field: "conflict"})
+		return
+	}
+	b, ok := a.batch(w, r)
+	if !ok {
+		return
+	}
+	meta, ok := a.batchMeta(w, r)
+	if !ok {
+		return
+	}
+	plan, err := a.o.Producer.Undo(context.WithoutCancel(r.Context()), b.ID, jobs.UndoOptions{Conflict: conflict, DryRun: flags[0],
+		SubmittedBy: meta.SubmittedBy, Note: meta.Note, ConfirmAbove: a.o.ConfirmAbove, Confirmed: flags[1]})
+	noteBatch(r.Context(), plan.Batch)
+	var ce *jobs.ConfirmError
+	switch {
+	case errors.As(err, &ce):
+		writeError(w, http.StatusUnprocessableEntity, ErrorBody{Field: "confirm", Error: fmt.Sprintf(
+			"%v: check them with dry_run=true, then send it again with confirm=true", err)})
+	case errors.Is(err, jobs.ErrUndoOfUndo), errors.Is(err, jobs.ErrNotDone):
+		writeError(w, http.StatusConflict, ErrorBody{Error: err.Error()})
+	case err != nil:
+		body := ErrorBody{}
+		if plan.Batch != "" && a.exists(r, plan.Batch) {
+			body.Batch = plan.Batch
+			body.Error = fmt.Sprintf("undo batch %s stopped after %d restores (cancel it with reaper cancel --batch %s)", plan.Batch, plan.Enqueued, plan.Batch)
+		}
+		serverError(a.o.Logger, w, r, err, body)
+	case plan.DryRun:
+		writeJSON(w, http.StatusOK, plan)
+	default:
+		w.Header().Set("Location", "/v1/batches/"+plan.Batch)
+		writeJSON(w, http.StatusCreated, plan)
+	}
 }
 
 // batch reads the batch named by the {id} wildcard, answering 404 when the store does not know it.

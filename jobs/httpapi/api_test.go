@@ -42,8 +42,14 @@ type env struct {
 
 func start(t *testing.T, tweak func(*httpapi.Options)) *env {
 	t.Helper()
+	return startWith(t, fakestack.Options{Seed: 11}, tweak)
+}
+
+// startWith is start with the fakes started with fo (e.g. SMH's recycle bin on).
+func startWith(t *testing.T, fo fakestack.Options, tweak func(*httpapi.Options)) *env {
+	t.Helper()
 	r := jobstest.StartRedis(t)
-	stack, err := fakestack.Start(fakestack.Options{Seed: 11})
+	stack, err := fakestack.Start(fo)
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfg, err := wiring.FakesConfig(stack, r.URL())

@@ -431,19 +431,11 @@ func (f *Fake) serveRestore(w http.ResponseWriter, r *http.Request, rest string)
 // restoreLocked restores one recycled item with a conflict strategy (ask, rename or overwrite). f.mu is
 // held.
 func (f *Fake) restoreLocked(libID, spaceID string, id int64, strategy string) batchItem {
-	bin := f.recycled[libID]
-	at := -1
-	for i, it := range bin {
-		if it.ID == id && it.SpaceID == spaceID {
-			at = i
-			break
-		}
-	}
+	ri, found := f.recycled[libID][id]
 	out := batchItem{RecycledItemID: id}
-	if at < 0 {
+	if !found || ri.SpaceID != spaceID {
 		return f.failed(out, faults.Fault{Status: http.StatusNotFound, Code: "RecycledItemNotFound"})
 	}
-	ri := bin[at]
 	sk := spaceKey{libID, spaceID}
 	path := ri.Path
 	if _, taken := f.spaces[sk][path]; taken {
@@ -454,7 +446,7 @@ func (f *Fake) restoreLocked(libID, spaceID string, id int64, strategy string) b
 			path = f.freeName(sk, path)
 		}
 	}
-	f.recycled[libID] = append(bin[:at:at], bin[at+1:]...)
+	delete(f.recycled[libID], id)
 	f.addLocked(sk, path, ri.ModTime)
 	out.Status, out.Path = http.StatusOK, strings.Split(path, "/")
 	return out

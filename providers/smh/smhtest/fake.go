@@ -21,10 +21,12 @@
 package smhtest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"maps"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
@@ -117,7 +119,7 @@ type Fake struct {
 	mu       sync.Mutex
 	spaces   map[spaceKey]map[string]time.Time // path -> modification time
 	dirs     map[spaceKey]map[string]*dirNode  // directory path ("" is the root) -> directory, for listings
-	recycled map[string][]RecycledItem         // library -> recycle bin
+	recycled map[string]map[int64]RecycledItem // library -> recycled item id -> item
 	nextItem int64
 	deleted  int
 
@@ -182,7 +184,7 @@ func New(opts Options) *Fake {
 		reqPrefix:   mrand.Uint64(),
 		spaces:      map[spaceKey]map[string]time.Time{},
 		dirs:        map[spaceKey]map[string]*dirNode{},
-		recycled:    map[string][]RecycledItem{},
+		recycled:    map[string]map[int64]RecycledItem{},
 		tokens:      map[string]*token{},
 	}
 	f.faults.SetClock(opts.Now)
@@ -297,7 +299,9 @@ func (f *Fake) Files(libraryID, spaceID string) []File {
 func (f *Fake) Recycled(libraryID string) []RecycledItem {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.recycled[libraryID])
+	out := slices.Collect(maps.Values(f.recycled[libraryID]))
+	slices.SortFunc(out, func(a, b RecycledItem) int { return cmp.Compare(a.ID, b.ID) }) // ids grow with time
+	return out
 }
 
 // ExpireTokens makes every token issued so far invalid: the next use answers 403 InvalidAccessToken.
@@ -490,8 +494,10 @@ func (f *Fake) removeLocked(lib *library, libID, spaceID, path string, permanent
 	if lib.RecycleBin && !permanent {
 		f.nextItem++
 		item = f.nextItem
-		f.recycled[libID] = append(f.recycled[libID],
-			RecycledItem{ID: item, SpaceID: spaceID, Path: path, ModTime: modified, RecycledAt: now})
+		if f.recycled[libID] == nil {
+			f.recycled[libID] = map[int64]RecycledItem{}
+		}
+		f.recycled[libID][item] = RecycledItem{ID: item, SpaceID: spaceID, Path: path, ModTime: modified, RecycledAt: now}
 	}
 	return item, true
 }
