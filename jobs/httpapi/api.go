@@ -468,11 +468,7 @@ func (a *API) retry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Field: "confirm"})
 		return
 	}
-	b, ok := a.batch(w, r)
-	if !ok {
-		return
-	}
-	meta, ok := a.batchMeta(w, r)
+	b, meta, ok := a.batchAndMeta(w, r)
 	if !ok {
 		return
 	}
@@ -504,11 +500,7 @@ func (a *API) undo(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error(), Field: "conflict"})
 		return
 	}
-	b, ok := a.batch(w, r)
-	if !ok {
-		return
-	}
-	meta, ok := a.batchMeta(w, r)
+	b, meta, ok := a.batchAndMeta(w, r)
 	if !ok {
 		return
 	}
@@ -535,6 +527,17 @@ func (a *API) undo(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", "/v1/batches/"+plan.Batch)
 		writeJSON(w, http.StatusCreated, plan)
 	}
+}
+
+// batchAndMeta is batch, then batchMeta: the batch a request acts on and who asks (for a batch the
+// request creates from it, or its audit trail).
+func (a *API) batchAndMeta(w http.ResponseWriter, r *http.Request) (jobs.BatchInfo, jobs.BatchMeta, bool) {
+	b, ok := a.batch(w, r)
+	if !ok {
+		return b, jobs.BatchMeta{}, false
+	}
+	meta, ok := a.batchMeta(w, r)
+	return b, meta, ok
 }
 
 // batch reads the batch named by the {id} wildcard, answering 404 when the store does not know it.
