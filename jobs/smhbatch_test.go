@@ -149,6 +149,11 @@ func TestUndoRestoresRecycledItems(t *testing.T) {
 	orig, err := l.p.Store.Batch(ctx, batch)
 	require.NoError(t, err)
 	assert.Equal(t, plan.Batch, orig.UndoneBy)
+	trail, err := l.p.Store.AuditTrail(ctx, batch)
+	require.NoError(t, err)
+	require.NotEmpty(t, trail)
+	last := trail[len(trail)-1]
+	assert.Equal(t, [3]string{jobs.AuditUndone, "test", "undone by " + plan.Batch}, [3]string{last.Action, last.Who, last.Detail})
 
 	_, err = l.p.Producer.Undo(ctx, plan.Batch, jobs.UndoOptions{})
 	assert.True(t, errors.Is(err, jobs.ErrUndoOfUndo), "%v", err)

@@ -125,6 +125,9 @@ func (p *Producer) Undo(ctx context.Context, of string, o UndoOptions) (UndoPlan
 	if err := p.store.linkUndo(ctx, of, meta.ID, plan.NotRestorable); err != nil {
 		return plan, err
 	}
+	if err := p.store.Audit(ctx, of, o.SubmittedBy, AuditUndone, "undone by "+meta.ID); err != nil {
+		return plan, err
+	}
 	var readErr error
 	tasks := func(yield func(Payload) bool) {
 		readErr = p.store.Records(ctx, of, func(r Record) error {

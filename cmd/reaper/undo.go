@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/providers"
@@ -13,14 +13,14 @@ import (
 // runUndo is `reaper undo --batch ID [--dry-run] [--conflict ask|rename|overwrite] [--yes]`: restore
 // every item the batch recycled, as a new batch of kind undo.
 func runUndo(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "undo", "--batch ID [--dry-run] [--conflict ask|rename|overwrite] [--yes]")
+	fs := newFlags(e, "undo", "--batch ID [--dry-run] [--conflict ask|rename|overwrite] [--yes] [--output text|json]")
 	bc := batchFlags(fs, e, "whose recycled items to restore")
 	dry := fs.Bool("dry-run", false, "count what would be restored and what cannot be; restore nothing")
 	conflict := fs.String("conflict", "ask", "when a file exists again at an item's path: `ask` (restore nothing over it, record conflict), rename (restore beside it), overwrite")
 	yes := fs.Bool("yes", false, "confirm restoring more items than enqueue.confirm_above")
 	by := fs.String("submitted-by", defaultSubmitter(), "who submits the undo batch")
 	note := fs.String("note", "", "free text recorded with the undo batch")
-	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	out := outputFlag(fs).withJSONAlias(fs)
 	var strategy providers.ConflictStrategy
 	p, batch, closeFn, err := bc.open(ctx, e, fs, args, func() (err error) {
 		strategy, err = providers.ParseConflictStrategy(*conflict)
@@ -41,16 +41,13 @@ func runUndo(ctx context.Context, e *env, args []string) error {
 		}
 		return err
 	}
-	if *asJSON {
-		return json.NewEncoder(e.stdout).Encode(plan)
-	}
 	if plan.DryRun {
-		fmt.Fprintf(e.stdout, "batch %s: %d recycled items would be restored; %d deletions cannot be (deleted for good: MSS, VOD, permanent SMH deletes); %d targets were not deleted\n",
-			batch, plan.Restorable, plan.NotRestorable, plan.Untouched)
-		return nil
+		return out.print(e, plan, func(w io.Writer) {
+			fmt.Fprintf(w, "batch %s: %d recycled items would be restored; %d deletions cannot be (deleted for good: MSS, VOD, permanent SMH deletes); %d targets were not deleted\n",
+				batch, plan.Restorable, plan.NotRestorable, plan.Untouched)
+		})
 	}
-	fmt.Fprintln(e.stdout, plan.Batch)
 	fmt.Fprintf(e.stderr, "undo batch %s of %s: %d restores enqueued (%d already queued); %d deletions cannot be restored; follow it with reaper wait --batch %s\n",
 		plan.Batch, batch, plan.Enqueued, plan.Duplicates, plan.NotRestorable, plan.Batch)
-	return nil
+	return out.print(e, plan, func(w io.Writer) { fmt.Fprintln(w, plan.Batch) })
 }

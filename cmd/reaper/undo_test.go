@@ -37,6 +37,11 @@ func TestUndoCommand(t *testing.T) {
 	code, out, errOut = c.run(t, "", "undo", "--batch", batch, "--dry-run")
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "8 recycled items would be restored; 1 deletions cannot be")
+	code, out, errOut = c.run(t, "", "undo", "--batch", batch, "--dry-run", "--output", "json")
+	require.Equal(t, 0, code, errOut)
+	var plan jobs.UndoPlan
+	require.NoError(t, json.Unmarshal([]byte(out), &plan))
+	assert.Equal(t, jobs.UndoPlan{Of: batch, Restorable: 8, NotRestorable: 1, DryRun: true}, plan)
 
 	code, _, errOut = c.run(t, "", "undo", "--batch", batch, "--conflict", "sideways")
 	assert.Equal(t, 1, code)
