@@ -36,7 +36,8 @@ type callFacts struct {
 	OutageCalls int
 	// Throttles is how many throttle answers the task has had.
 	Throttles int
-	// BreakerOpenFor is how long the breaker stays open after this call (0: not open).
+	// BreakerOpenFor, when positive, says the breaker (here or, through its hint, in another worker) holds
+	// calls after this one: how long the task waits before it asks again (short steps, at most 250 ms).
 	BreakerOpenFor time.Duration
 	// RetryAfter is the provider's throttle hint (0: none).
 	RetryAfter time.Duration
