@@ -9,6 +9,8 @@ import (
 var (
 	FinishScriptSHA = finishScript.Hash()
 	NoteScriptSHA   = noteScript.Hash()
+	// FlagOnceScriptSHA is the script that sets a batch's cancelled flag with its audit entry.
+	FlagOnceScriptSHA = flagOnceScript.Hash()
 )
 
 // SweepStranded runs the worker's stranded-task sweep once, as if at now.

@@ -255,7 +255,8 @@ func TestCancelFaultMatrix(t *testing.T) {
 		match jobstest.Match
 		nth   int
 	}{
-		{"cancelled flag (HSETNX)", false, jobstest.Command("hsetnx").KeyContains("reaper:batch:"), 1},
+		{"cancelled flag (script)", false, jobstest.Script(jobs.FlagOnceScriptSHA), 1},
+		{"cancelled flag (script)", true, jobstest.Script(jobs.FlagOnceScriptSHA), 1},
 		{"reading the queue (asynq)", false, asynqScript(":pending"), 1},
 		{"cancelled record (finish script)", false, finishScript, 2},
 		{"cancelled record (finish script)", true, finishScript, 2},
@@ -292,6 +293,15 @@ func TestCancelFaultMatrix(t *testing.T) {
 			b := waitDone(t, l.p.Store, batch)
 			assert.Equal(t, int64(len(targets)), b.Terminal)
 			assert.Equal(t, int64(len(targets)), b.Counts[jobs.Cancelled], "%v", b.Counts)
+			trail, err := l.p.Store.AuditTrail(ctx, batch)
+			require.NoError(t, err)
+			cancels := 0
+			for _, e := range trail {
+				if e.Action == jobs.AuditCancelled {
+					cancels++
+				}
+			}
+			assert.Equal(t, 1, cancels, "one cancel in the audit trail, however often cancel ran: %v", trail)
 			for _, tg := range targets {
 				assert.Zero(t, l.stack.Fake(tg.Provider).Calls(tg), "a cancelled target is never called")
 				assert.True(t, l.stack.Fake(tg.Provider).Exists(tg))
