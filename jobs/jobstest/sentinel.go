@@ -86,6 +86,21 @@ func StartSentinel(t testing.TB) *Sentinel {
 	return s
 }
 
+// replicating waits until writes reach the replica. Its link says "up" as soon as the first sync
+// is done, but after a diskless sync the master holds the stream back until the replica's first
+// ACK (up to a second later): a failover before that promotes an empty replica.
+func (s *Sentinel) replicating(master *Redis) {
+	s.t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: master.Addr})
+	defer c.Close()
+	const key = "jobstest:sentinel:replicating"
+	if err := c.Set(context.Background(), key, "1", 0).Err(); err != nil {
+		s.fatalf("write to the master: %v", err)
+	}
+	_ = c.Del(context.Background(), key).Err()
+	s.WaitReplicated()
+}
+
 // URL is the deployment's redis+sentinel:// URL (database 0), as an operator would configure it.
 func (s *Sentinel) URL() string {
 	return "redis+sentinel://" + strings.Join(s.Addrs, ",") + "/" + SentinelMaster + "/0"
@@ -179,6 +194,7 @@ func (s *Sentinel) waitReady(master, replica *Redis) {
 		}
 		return true
 	}, func() string { return "the Sentinel deployment is ready" })
+	s.replicating(master)
 }
 
 // poll calls done every 20 ms until it reports true, and fails the test with the sentinels' logs
