@@ -87,6 +87,12 @@ func (e *env) do(t *testing.T, method, path, auth string, body io.Reader) (int, 
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
+	return e.send(t, req)
+}
+
+// send sends req and returns its status, headers and body.
+func (e *env) send(t *testing.T, req *http.Request) (int, http.Header, []byte) {
+	t.Helper()
 	resp, err := e.srv.Client().Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

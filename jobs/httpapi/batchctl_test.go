@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -23,12 +22,7 @@ func (e *env) post(t *testing.T, path, body string, hdr map[string]string) (int,
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := e.srv.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, resp.Header, b
+	return e.send(t, req)
 }
 
 // A submission sent again with its Idempotency-Key gets 200, the first batch's status and
