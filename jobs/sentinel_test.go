@@ -130,17 +130,23 @@ func TestSentinelFailoverMidEnqueue(t *testing.T) {
 
 	// Reconciled while idle, as the README says: a scan racing the workers' requeue of the tasks the
 	// failover stranded in active can count one twice.
-	busy := map[providers.Name]string{}
-	require.Eventually(t, func() bool {
-		clear(busy)
+	idle := time.Now().Add(40 * time.Second)
+	for {
+		busy := map[providers.Name]string{}
 		for _, n := range providers.Names {
 			qi, err := l.p.Admin.Inspector().GetQueueInfo(jobs.QueueName(n))
 			if err != nil || qi.Pending+qi.Active+qi.Scheduled+qi.Retry > 0 {
 				busy[n] = fmt.Sprintf("%+v %v", qi, err)
 			}
 		}
-		return len(busy) == 0
-	}, 40*time.Second, 50*time.Millisecond, "idle queues: %v", busy)
+		if len(busy) == 0 {
+			break
+		}
+		if time.Now().After(idle) {
+			t.Fatalf("the queues are not idle within 40s: %v", busy)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	var rep jobs.ReconcileReport
 	reenqueued := 0
 	require.Eventually(t, func() bool {
