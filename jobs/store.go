@@ -642,7 +642,7 @@ func (s *Store) Batch(ctx context.Context, id string) (BatchInfo, error) {
 	b.Suspended, b.SuspendReason, b.MinOutcomes, b.Notify = m[metaSuspendedAt] != "", m[metaSuspendReason], num(metaMinOutcomes), m[metaNotify]
 	b.SuspendedAt, _ = time.Parse(time.RFC3339Nano, m[metaSuspendedAt])
 	b.MaxFailureRatio, _ = strconv.ParseFloat(m[metaMaxFailureRatio], 64)
-	for _, o := range Outcomes {
+	for _, o := range OutcomesOf(b.Kind()) { // the outcomes a batch of its kind records
 		b.Counts[o] = num(string(o))
 	}
 	return b, nil

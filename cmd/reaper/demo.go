@@ -62,6 +62,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("embedded redis: %w", err)
 	}
 	defer mr.Close()
+	// TTLs run on the wall clock, as in a real Redis (miniredis otherwise expires keys only when told
+	// to): the breaker's fleet hint, leases and claims are relative TTLs that must run out.
+	mr.ClockTTL(true)
 	stack, err := fakestack.Start(fakestack.Options{RecycleBin: true, Seed: 42})
 	if err != nil {
 		return err
