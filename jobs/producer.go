@@ -39,7 +39,9 @@ type Producer struct {
 	o      ProducerOptions
 }
 
-// NewProducer returns a producer enqueueing through client and recording batches in store.
+// NewProducer returns a producer enqueueing into client's asynq queues and recording batches in
+// store. The two must share one Redis: tasks are written through the store's connection, many per
+// pipeline, with asynq's own enqueue script (see pipelineEnqueue).
 func NewProducer(client *asynq.Client, store *Store, o ProducerOptions) *Producer {
 	if o.Parallel <= 0 {
 		o.Parallel = 32
@@ -151,15 +153,18 @@ func (p *Producer) addTasks(ctx context.Context, batch string, tasks iter.Seq[Pa
 		}
 	}()
 
-	err := forEach(ctx, p.o.Parallel, tasks, func(ctx context.Context, task Payload) error {
-		dup, err := p.enqueue(ctx, task)
-		if err != nil {
-			return fmt.Errorf("enqueue: %w", err)
+	err := forEach(ctx, p.o.Parallel, chunks(tasks, enqueuePipelineSize), func(ctx context.Context, c taskChunk) error {
+		res, failed, err := p.enqueueAll(ctx, c)
+		for i, r := range res {
+			switch r {
+			case enqueueOK:
+				enqueued.add(c[i].Target.Provider, 1)
+			case enqueueDuplicate:
+				duplicates.add(c[i].Target.Provider, 1)
+			}
 		}
-		if dup {
-			duplicates.add(task.Target.Provider, 1)
-		} else {
-			enqueued.add(task.Target.Provider, 1)
+		if err != nil {
+			return fmt.Errorf("enqueue %s: %w", c[failed], err)
 		}
 		return nil
 	})
@@ -178,23 +183,31 @@ func (p *Producer) addTasks(ctx context.Context, batch string, tasks iter.Seq[Pa
 // enqueue adds one task; dup is true when its target is already queued (for a restore: the same
 // recycled item).
 func (p *Producer) enqueue(ctx context.Context, task Payload) (dup bool, err error) {
-	task.EnqueueID = newEnqueueID()
-	payload, err := EncodePayload(task)
+	res, _, err := p.enqueueAll(ctx, taskChunk{task})
 	if err != nil {
 		return false, err
 	}
-	_, err = p.client.EnqueueContext(ctx, asynq.NewTask(task.taskType(), payload),
-		asynq.Queue(QueueName(task.Target.Provider)),
-		asynq.TaskID(task.taskID()),
-		// The handler owns the retry budget (retry.max_attempts) and records the outcome itself;
-		// asynq must never archive a delete task, its archive drops records past 10,000.
-		asynq.MaxRetry(math.MaxInt32),
-		asynq.Timeout(p.o.TaskTimeout),
-	)
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return true, nil
+	return res[0] == enqueueDuplicate, nil
+}
+
+// enqueueAll adds the tasks of c in one pipeline, as asynq's Client.Enqueue would one by one (see
+// pipelineEnqueue): each one's result, and the first error with the index of its task.
+func (p *Producer) enqueueAll(ctx context.Context, c taskChunk) (res []enqueueResult, failed int, err error) {
+	msgs := make([]asynqMessage, len(c))
+	for i, task := range c {
+		task.EnqueueID = newEnqueueID()
+		payload, err := EncodePayload(task)
+		if err != nil {
+			return nil, i, err // nothing of c sent
+		}
+		msgs[i] = asynqMessage{Type: task.taskType(), Payload: payload, ID: task.taskID(),
+			Queue: QueueName(task.Target.Provider),
+			// The handler owns the retry budget (retry.max_attempts) and records the outcome itself;
+			// asynq must never archive a delete task, its archive drops records past 10,000.
+			Retry:   math.MaxInt32,
+			Timeout: p.o.TaskTimeout}
 	}
-	return false, err
+	return pipelineEnqueue(ctx, p.store.rdb, msgs)
 }
 
 func newEnqueueID() string {
