@@ -62,9 +62,16 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("embedded redis: %w", err)
 	}
 	defer mr.Close()
-	// TTLs run on the wall clock, as in a real Redis (miniredis otherwise expires keys only when told
-	// to): the breaker's fleet hint, leases and claims are relative TTLs that must run out.
-	mr.ClockTTL(true)
+	// TTLs run down with the wall clock, as in a real Redis (miniredis expires keys only when told to):
+	// the breaker's fleet hint, leases and claims are relative TTLs that must run out. A tick every
+	// 100 ms, not miniredis's ClockTTL, which walks every key's TTL on every command.
+	ttls := time.NewTicker(100 * time.Millisecond)
+	defer ttls.Stop()
+	go func() {
+		for range ttls.C {
+			mr.FastForward(100 * time.Millisecond)
+		}
+	}()
 	stack, err := fakestack.Start(fakestack.Options{RecycleBin: true, Seed: 42})
 	if err != nil {
 		return err
