@@ -408,37 +408,25 @@ func restoreOutcome(o providers.RestoreOutcome) Outcome {
 	return Failed
 }
 
-// waitForRate takes one token from the provider's shared limiter, waiting in place up to maxWait and
-// rescheduling the task beyond that.
+// waitForRate takes one token from the provider's shared limiter, waiting in place, in order with
+// this process's other tasks for the provider, up to maxWait, and rescheduling the task beyond that.
 func (h *handler) waitForRate(ctx context.Context, n providers.Name, perSecond int) error {
 	if h.limiter == nil || perSecond <= 0 {
 		return nil
 	}
-	var waited time.Duration
-	for {
-		wait, err := h.limiter.Take(ctx, n, perSecond)
-		if err != nil {
-			return fmt.Errorf("rate limiter: %w", err)
-		}
-		if wait == 0 {
-			if waited > 0 {
-				h.observer.RateLimited(n, waited)
-			}
-			return nil
-		}
-		if waited+wait > h.maxWait {
-			h.observer.RateLimited(n, wait)
-			return &rescheduleError{After: h.policy.spread(wait), Reason: "rate limited"}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		waited += wait
+	waited, later, err := h.limiter.Wait(ctx, n, perSecond, h.maxWait)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		return fmt.Errorf("rate limiter: %w", err)
+	case later > 0:
+		h.observer.RateLimited(n, later)
+		return &rescheduleError{After: h.policy.spread(later), Reason: "rate limited"}
+	case waited > 0:
+		h.observer.RateLimited(n, waited)
 	}
+	return nil
 }
 
 // note counts a provider call that did not end the task, retrying the write in place.

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -182,7 +181,7 @@ func (r *rig) newHandler(policy RetryPolicy) *handler {
 		Lanes: map[providers.Name]lane{providers.VOD: {Deleter: r.deleter, RateLimit: 10000,
 			Breaker: breaker.New(providers.VOD, breaker.Settings{ConsecutiveFailures: 1000, Interval: time.Minute,
 				OpenTimeout: time.Second, HalfOpenRequests: 1})}},
-		Store: r.store, Limiter: limiter.New(redis_rate.NewLimiter(r.rdb), limiterKey), Policy: policy, MaxWait: time.Second,
+		Store: r.store, Limiter: limiter.New(r.rdb, limiterKey), Policy: policy, MaxWait: time.Second,
 	})
 }
 

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
@@ -199,7 +198,7 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	h := newHandler(handlerOptions{Lanes: lanes, Store: p.Store, Limiter: limiter.New(redis_rate.NewLimiter(p.Redis), limiterKey),
+	h := newHandler(handlerOptions{Lanes: lanes, Store: p.Store, Limiter: limiter.New(p.Redis, limiterKey),
 		Policy: p.o.Retry, MaxWait: ws.MaxWait, Logger: log, Observer: obs})
 	overnight, err := p.Overnight()
 	if err != nil {

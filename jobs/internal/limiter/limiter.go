@@ -1,77 +1,242 @@
 // Package limiter is the per-provider rate limit every worker process shares through Redis.
+//
+// Redis holds one number per provider: when its next call slot is free (a GCRA theoretical arrival
+// time). Taking a token reserves that slot and moves it on by one interval, and the caller waits until
+// the slot's time: slots are handed out back to back across the fleet, so a caller that wakes a little
+// late, or a Redis round trip, costs no slot, and an idle limit gives no burst (its first slot is now).
+//
+// In each process, the tasks waiting for a provider queue up in arrival order, and one goroutine per
+// provider reserves their slots one at a time, each shortly before the previous one is due: one Redis
+// call per token, and no herd of waiters polling Redis.
 package limiter
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reaper-media/reaper/providers"
 )
 
-// reserveWindow is how much of a provider's rate one worker process reserves from Redis at a time.
-// A reservation is used within the window or dropped, so the shared limit is never exceeded; at most a
-// window's worth of a process's share goes unused when its queue runs dry.
-const reserveWindow = 50 * time.Millisecond
+// Headroom widens the interval between slots by this fraction of the configured rate's: calls leave
+// this process on time only within a few milliseconds, and at 10/s one call more in a provider's second
+// is 10% above its limit; 1% wider slots keep jitter below 10 ms out of the next second.
+const Headroom = 0.01
 
-// maxReserve caps one reservation, so one process cannot take a whole second of a high limit.
-const maxReserve = 100
+// lead is how long before this process's latest slot is due it reserves the next one: the next
+// reservation's Redis round trip and a late wake-up fit in it, so the fleet's slots stay back to back.
+const lead = 50 * time.Millisecond
 
-// Limiter is the per-provider rate limit shared by every worker process through Redis: a GCRA
-// limiter (redis_rate) whose burst is one reservation. Each process reserves a few tokens at a time
-// (50 ms of the provider's rate) and hands them out locally, so a worker at 5,000 tasks/s makes a
-// limiter round trip per batch of tokens instead of per task.
+// Limiter is the per-provider rate limit shared by every worker process through Redis.
 type Limiter struct {
+	rdb redis.Scripter
 	key func(providers.Name) string
-	rl  *redis_rate.Limiter
-	now func() time.Time
 
+	mu     sync.Mutex
+	queues map[providers.Name]*queue
+}
+
+// queue is one provider's waiters in this process, served in order by one goroutine (serve).
+type queue struct {
 	mu      sync.Mutex
-	buckets map[providers.Name]*reservation
+	waiters []*waiter
+	serving bool
+	rate    int // the latest perSecond asked for
+	// lastDue is when this process's latest reserved slot is due (this process's clock); spacing is
+	// how far apart its consecutive slots were lately (an average): this process's share of the rate.
+	lastDue time.Time
+	spacing time.Duration
+	// handed counts the waiters serve has taken out of line (tests read it).
+	handed int
 }
 
-type reservation struct {
-	mu      sync.Mutex // held across the Redis call: one reservation in flight per provider
-	tokens  int
-	expires time.Time
+type waiter struct{ slot chan slot }
+
+// slot is a waiter's reserved call time, or why it has none.
+type slot struct {
+	due time.Time
+	err error
 }
 
-// New returns a limiter over rl, keeping provider n's state under key(n) (redis_rate adds its "rate:").
-func New(rl *redis_rate.Limiter, key func(providers.Name) string) *Limiter {
-	return &Limiter{rl: rl, key: key, now: time.Now, buckets: map[providers.Name]*reservation{}}
+// New returns a limiter keeping provider n's state in rdb under "rate:"+key(n) (the key and format
+// redis_rate uses, so processes of either kind share one limit).
+func New(rdb redis.Scripter, key func(providers.Name) string) *Limiter {
+	return &Limiter{rdb: rdb, key: key, queues: map[providers.Name]*queue{}}
 }
 
-// Take takes one token for provider n at perSecond. It returns 0 when the call may go ahead, or how
-// long to wait before asking again.
-func (l *Limiter) Take(ctx context.Context, n providers.Name, perSecond int) (time.Duration, error) {
+// Wait takes one token for provider n at perSecond, waiting in place, behind this process's earlier
+// waiters for n, until its slot is due. It returns how long it waited (0 when its slot was due at
+// once). When the wait would be longer than maxWait it does not wait, unless no other task of this
+// process waits (so every process keeps a task in line and the fleet keeps the limit busy): later is
+// about how long until a task asking then would wait maxWait, for the caller to reschedule the task
+// after. An error is Redis's or ctx's; no token was taken.
+func (l *Limiter) Wait(ctx context.Context, n providers.Name, perSecond int, maxWait time.Duration) (waited, later time.Duration, err error) {
+	start := time.Now()
+	q := l.queue(n)
+	w := &waiter{slot: make(chan slot, 1)}
+	q.mu.Lock()
+	q.rate = perSecond
+	if q.spacing == 0 {
+		q.spacing = interval(perSecond)
+	}
+	// This process's latest slot, then one of its slots for each task ahead and this one.
+	estimate := max(0, q.lastDue.Sub(start)) + time.Duration(len(q.waiters)+1)*q.spacing
+	if len(q.waiters) > 0 && estimate > maxWait {
+		q.mu.Unlock()
+		// Back when it would wait maxWait at most: asynq runs a rescheduled task only at its next poll
+		// for due tasks, so the line must still hold work by then.
+		return 0, max(estimate-maxWait, time.Millisecond), nil
+	}
+	q.waiters = append(q.waiters, w)
+	if !q.serving {
+		q.serving = true
+		go l.serve(n, q)
+	}
+	q.mu.Unlock()
+
+	var s slot
+	select {
+	case s = <-w.slot:
+	case <-ctx.Done():
+		if !q.leave(w) {
+			q.pass(<-w.slot) // served meanwhile
+		}
+		return 0, 0, ctx.Err()
+	}
+	if s.err != nil {
+		return 0, 0, s.err
+	}
+	d := time.Until(s.due)
+	if d <= 0 {
+		return 0, 0, nil // due at once: no wait worth reporting
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		q.pass(s)
+		return 0, 0, ctx.Err()
+	}
+	return time.Since(start), 0, nil
+}
+
+func (l *Limiter) queue(n providers.Name) *queue {
 	l.mu.Lock()
-	r := l.buckets[n]
-	if r == nil {
-		r = &reservation{}
-		l.buckets[n] = r
+	defer l.mu.Unlock()
+	q := l.queues[n]
+	if q == nil {
+		q = &queue{}
+		l.queues[n] = q
 	}
-	l.mu.Unlock()
+	return q
+}
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := l.now()
-	if r.tokens > 0 && now.Before(r.expires) {
-		r.tokens--
-		return 0, nil
+// leave takes w out of the queue; false when it was no longer there (it has been served).
+func (q *queue) leave(w *waiter) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, o := range q.waiters {
+		if o == w {
+			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+			return true
+		}
 	}
-	want := min(maxReserve, max(1, int(float64(perSecond)*reserveWindow.Seconds())))
-	// The burst is one reservation, not redis_rate's default of a whole second: a second's burst on top
-	// of the rate let an idle fleet's first second reach twice the provider's limit.
-	limit := redis_rate.Limit{Rate: perSecond, Period: time.Second, Burst: want}
-	res, err := l.rl.AllowAtMost(ctx, l.key(n), limit, want)
+	return false
+}
+
+// pass gives a slot its waiter gave up to the next waiter, if any: a reserved slot is spent either way.
+func (q *queue) pass(s slot) {
+	if s.err != nil {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.waiters) > 0 {
+		w := q.waiters[0]
+		q.waiters = q.waiters[1:]
+		w.slot <- s
+	}
+}
+
+// serve reserves slots for q's waiters in order, one Redis call each, until q is empty. It reserves a
+// slot when this process's previous one is at most lead away: the fleet's slots stay back to back, and
+// a process holds few slots ahead, so the others' reservations interleave with its own.
+func (l *Limiter) serve(n providers.Name, q *queue) {
+	ctx := context.Background()
+	for {
+		q.mu.Lock()
+		iv := interval(q.rate)
+		ahead := time.Until(q.lastDue) // q.lastDue is zero at first: ahead saturates at its minimum
+		q.mu.Unlock()
+		if ahead > lead {
+			time.Sleep(ahead - lead)
+		}
+		q.mu.Lock()
+		if len(q.waiters) == 0 {
+			q.serving = false
+			q.mu.Unlock()
+			return
+		}
+		w := q.waiters[0]
+		q.waiters = q.waiters[1:]
+		q.handed++
+		q.mu.Unlock()
+
+		wait, err := l.reserve(ctx, n, iv)
+		if err != nil {
+			w.slot <- slot{err: err}
+			continue
+		}
+		due := time.Now().Add(wait)
+		q.mu.Lock()
+		if gap := due.Sub(q.lastDue); gap < 4*q.spacing+time.Second {
+			// Consecutive slots: their gap is this process's share of the rate.
+			q.spacing = (4*q.spacing + max(gap, iv)) / 5
+		}
+		q.lastDue = due
+		q.mu.Unlock()
+		w.slot <- slot{due: due}
+	}
+}
+
+// interval is the time between two slots at perSecond, Headroom included.
+func interval(perSecond int) time.Duration {
+	return time.Duration(float64(time.Second) * (1 + Headroom) / float64(max(perSecond, 1)))
+}
+
+// reserveScript reserves the provider's next free slot and returns how long until it is due.
+//
+//	KEYS[1]  the provider's state: when its next slot is free (GCRA's theoretical arrival time), in
+//	         seconds since 2017-01-01 on Redis's clock, as redis_rate keeps it
+//	ARGV[1]  the interval between slots, in seconds
+//
+// It returns the seconds until the reserved slot (0 when the limit was idle), as a string. The key
+// expires a second after its last slot: an idle limit starts again at now, with no burst saved up.
+var reserveScript = redis.NewScript(`
+redis.replicate_commands()
+local interval = tonumber(ARGV[1])
+local t = redis.call("TIME")
+local now = (t[1] - 1483228800) + t[2] / 1000000
+local tat = tonumber(redis.call("GET", KEYS[1]) or 0) or 0
+if tat < now then tat = now end
+local nxt = tat + interval
+redis.call("SET", KEYS[1], string.format("%.6f", nxt), "EX", math.ceil(nxt - now) + 1)
+return string.format("%.6f", tat - now)
+`)
+
+// reserve runs reserveScript for provider n.
+func (l *Limiter) reserve(ctx context.Context, n providers.Name, iv time.Duration) (time.Duration, error) {
+	s, err := reserveScript.Run(ctx, l.rdb, []string{"rate:" + l.key(n)}, strconv.FormatFloat(iv.Seconds(), 'f', 6, 64)).Text()
 	if err != nil {
 		return 0, err
 	}
-	if res.Allowed == 0 {
-		return max(res.RetryAfter, time.Millisecond), nil
+	sec, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, err
 	}
-	r.tokens, r.expires = res.Allowed-1, now.Add(reserveWindow)
-	return 0, nil
+	return time.Duration(sec * float64(time.Second)), nil
 }
