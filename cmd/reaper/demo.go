@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/internal/fakestack"
 	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
@@ -44,6 +46,62 @@ func (c *callCounter) total(p providers.Name) int {
 		n += v
 	}
 	return n
+}
+
+// Demo rate limits: each provider runs at its limit for most of the demo (1,000 files each take about
+// 10 s at MSS and VOD, and 50 batch calls of 20 files at SMH), where FakesConfig's 5,000/s would never
+// be reached.
+const (
+	demoMSSRate, demoVODRate      = 100, 100
+	demoSMHRate, demoSMHBatchSize = 5, 20
+)
+
+// demoLimits sets the demo's rate limits and SMH batch size on cfg.
+func demoLimits(cfg *config.Config) {
+	cfg.Providers.MSS.RateLimit, cfg.Providers.VOD.RateLimit = demoMSSRate, demoVODRate
+	cfg.Providers.SMH.RateLimit, cfg.Providers.SMH.BatchSize = demoSMHRate, demoSMHBatchSize
+}
+
+// callRates turns the demo's call counts into each provider's calls over the last second, against its
+// limit: what "running at its limit" means (SMH's calls are batch calls).
+type callRates struct {
+	counter *callCounter
+	limits  map[providers.Name]int
+	samples []callSample // the last second's, oldest first
+}
+
+type callSample struct {
+	at    time.Time
+	calls map[providers.Name]int
+}
+
+// line samples the counts at now and renders "mss 99/100  smh 5.0/5  vod 100/100 per s".
+func (r *callRates) line(now time.Time) string {
+	s := callSample{at: now, calls: map[providers.Name]int{}}
+	r.counter.mu.Lock()
+	for _, n := range providers.Names {
+		s.calls[n] = r.counter.total(n)
+	}
+	r.counter.mu.Unlock()
+	r.samples = append(r.samples, s)
+	for len(r.samples) > 2 && now.Sub(r.samples[1].at) >= time.Second {
+		r.samples = r.samples[1:]
+	}
+	from := r.samples[0]
+	var b strings.Builder
+	for _, n := range providers.Names {
+		rate := 0.0
+		if el := now.Sub(from.at).Seconds(); el > 0 {
+			rate = float64(s.calls[n]-from.calls[n]) / el
+		}
+		format := "%s %.0f/%d  "
+		if r.limits[n] < 20 {
+			format = "%s %.1f/%d  "
+		}
+		fmt.Fprintf(&b, format, n, rate, r.limits[n])
+	}
+	b.WriteString("per s")
+	return b.String()
 }
 
 func runDemo(ctx context.Context, e *env, args []string) error {
@@ -81,12 +139,15 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	demoLimits(cfg)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
 	p := newApp(cfg, rdb)
 
 	fmt.Fprintf(e.stdout, "reaper demo: embedded Redis at %s; fakes: mss %s, smh %s, vod %s\n", mr.Addr(),
 		stack.URL[providers.MSS], stack.URL[providers.SMH], stack.URL[providers.VOD])
+	fmt.Fprintf(e.stdout, "rate limits: mss %d/s, smh %d batch calls/s of %d files, vod %d/s\n", cfg.Providers.MSS.RateLimit,
+		cfg.Providers.SMH.RateLimit, cfg.Providers.SMH.BatchSize, cfg.Providers.VOD.RateLimit)
 	fmt.Fprintf(e.stdout, "fault mix: mss 5%% MSS.00000004 and a %s outage now; smh throttled at 100/s and 2%% 503; vod 4%% InternalError/RequestLimitExceeded; 5%% of files already gone\n", *outage)
 	targets := stack.Targets(*files, 20)
 	stack.RealisticFaults(*outage)
@@ -110,10 +171,12 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 
 	// A live line on a terminal; a line a second when the output is a file or pipe.
 	live, lastLine := isTerminal(e.stderr), time.Time{}
+	rates := &callRates{counter: counter, limits: map[providers.Name]int{providers.MSS: cfg.Providers.MSS.RateLimit,
+		providers.SMH: cfg.Providers.SMH.RateLimit, providers.VOD: cfg.Providers.VOD.RateLimit}}
 	b, err := waitBatch(ctx, p.Store, sum.Batch, 200*time.Millisecond, func(b jobs.BatchInfo) {
-		line := fmt.Sprintf("%5.1fs  %d/%d done  deleted %d  recycled %d  already gone %d  failed %d",
+		line := fmt.Sprintf("%5.1fs  %d/%d done  deleted %d  recycled %d  already gone %d  failed %d  %s",
 			time.Since(start).Seconds(), b.Terminal, b.Total, b.Counts[jobs.Deleted], b.Counts[jobs.Recycled],
-			b.Counts[jobs.AlreadyGone], b.Counts[jobs.Failed])
+			b.Counts[jobs.AlreadyGone], b.Counts[jobs.Failed], rates.line(time.Now()))
 		switch {
 		case live:
 			fmt.Fprintf(e.stderr, "\r%s   ", line)
