@@ -18,7 +18,8 @@ import (
 
 // ProducerOptions configures a Producer.
 type ProducerOptions struct {
-	// Parallel is how many enqueue calls are kept in flight (default 32).
+	// Parallel is how many enqueue calls are kept in flight (default 32); an enqueue sends one
+	// pipeline of up to 128 tasks per 8 of them.
 	Parallel int
 	// TaskTimeout bounds one run of a task at the worker (default 5m).
 	TaskTimeout time.Duration
@@ -153,7 +154,7 @@ func (p *Producer) addTasks(ctx context.Context, batch string, tasks iter.Seq[Pa
 		}
 	}()
 
-	err := forEach(ctx, p.o.Parallel, chunks(tasks, enqueuePipelineSize), func(ctx context.Context, c taskChunk) error {
+	err := forEach(ctx, enqueuePipelines(p.o.Parallel), chunks(tasks, enqueuePipelineSize), func(ctx context.Context, c taskChunk) error {
 		res, failed, err := p.enqueueAll(ctx, c)
 		for i, r := range res {
 			switch r {
