@@ -113,6 +113,9 @@ func decodeLine(b []byte) (providers.Target, error) {
 	if err := checkStrictJSON(b, targetType); err != nil {
 		return t, err
 	}
+	if t, ok := decodePlainTarget(b); ok {
+		return t, nil
+	}
 	// checkStrictJSON has refused unknown fields and anything after the object, so plain Unmarshal
 	// decodes what is left (a Decoder per line cost a buffer and a copy of every line).
 	if err := json.Unmarshal(b, &t); err != nil {
@@ -125,6 +128,108 @@ func decodeLine(b []byte) (providers.Target, error) {
 }
 
 var targetType = reflect.TypeFor[providers.Target]()
+
+// decodePlainTarget decodes, without reflection, the line nearly every manifest is made of: one that
+// checkStrictJSON accepted (so it is one valid object with known, distinct keys) whose keys and string
+// values hold no escape, whose permanent is true or false, whose sub_app_id is plain digits, and which
+// has no delete_parts. ok is false for any other line, which json.Unmarshal decodes (or explains).
+// Both passes of an enqueue decode every line; this halves the time that takes.
+func decodePlainTarget(b []byte) (t providers.Target, ok bool) {
+	i := skipBlank(b, 0) + 1 // {
+	if i = skipBlank(b, i); b[i] == '}' {
+		return t, true
+	}
+	for {
+		key, j, ok := plainString(b, skipBlank(b, i))
+		if !ok {
+			return t, false
+		}
+		i = skipBlank(b, skipBlank(b, j)+1) // past ':'
+		var str *string
+		switch string(key) {
+		case "provider":
+			var s string
+			if s, j, ok = plainStringValue(b, i); !ok {
+				return t, false
+			}
+			t.Provider = providers.Name(s)
+		case "file_id":
+			str = &t.FileID
+		case "project_id":
+			str = &t.ProjectID
+		case "app_user_id":
+			str = &t.AppUserID
+		case "library_id":
+			str = &t.LibraryID
+		case "space_id":
+			str = &t.SpaceID
+		case "path":
+			str = &t.Path
+		case "user_id":
+			str = &t.UserID
+		case "permanent":
+			switch {
+			case bytes.HasPrefix(b[i:], []byte("true")):
+				t.Permanent, j = true, i+4
+			case bytes.HasPrefix(b[i:], []byte("false")):
+				t.Permanent, j = false, i+5
+			default:
+				return t, false
+			}
+		case "sub_app_id":
+			j = i
+			for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+				j++
+			}
+			n, err := strconv.ParseUint(string(b[i:j]), 10, 64)
+			if err != nil || (j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E')) {
+				return t, false
+			}
+			t.SubAppID = n
+		default: // delete_parts
+			return t, false
+		}
+		if str != nil {
+			if *str, j, ok = plainStringValue(b, i); !ok {
+				return t, false
+			}
+		}
+		if i = skipBlank(b, j); b[i] == ',' {
+			i++
+			continue
+		}
+		return t, true // }
+	}
+}
+
+// plainString returns the contents of the JSON string at b[i] and the index after it; ok is false
+// when there is no string there or it holds an escape.
+func plainString(b []byte, i int) (s []byte, next int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, false
+	}
+	end := bytes.IndexByte(b[i+1:], '"')
+	if end < 0 {
+		return nil, i, false
+	}
+	s = b[i+1 : i+1+end]
+	if bytes.IndexByte(s, '\\') >= 0 {
+		return nil, i, false
+	}
+	return s, i + end + 2, true
+}
+
+func plainStringValue(b []byte, i int) (string, int, bool) {
+	s, next, ok := plainString(b, i)
+	return string(s), next, ok
+}
+
+func skipBlank(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
 
 // cleanJSONError turns encoding/json's messages into ones that name the manifest field.
 func cleanJSONError(err error) error {
@@ -231,11 +336,7 @@ type pathStep struct {
 	index int
 }
 
-func (w *strictWalk) blank() {
-	for w.i < len(w.b) && (w.b[w.i] == ' ' || w.b[w.i] == '\t' || w.b[w.i] == '\n' || w.b[w.i] == '\r') {
-		w.i++
-	}
-}
+func (w *strictWalk) blank() { w.i = skipBlank(w.b, w.i) }
 
 // str reads the string at w.i and returns its raw contents (escapes as written, no quotes).
 func (w *strictWalk) str() []byte {
