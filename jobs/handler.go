@@ -421,8 +421,10 @@ func (h *handler) waitForRate(ctx context.Context, n providers.Name, perSecond i
 	case err != nil:
 		return fmt.Errorf("rate limiter: %w", err)
 	case later > 0:
+		// Not spread: later is when the task would wait maxWait in line, and asynq brings it back at
+		// its next poll for due tasks; later still, the line may have run dry.
 		h.observer.RateLimited(n, later)
-		return &rescheduleError{After: h.policy.spread(later), Reason: "rate limited"}
+		return &rescheduleError{After: later, Reason: "rate limited"}
 	case waited > 0:
 		h.observer.RateLimited(n, waited)
 	}

@@ -26,6 +26,9 @@ import (
 // is 10% above its limit; 1% wider slots keep jitter below 10 ms out of the next second.
 const Headroom = 0.01
 
+// maxLate is how late past its slot a task may still call: the jitter Headroom absorbs.
+const maxLate = 10 * time.Millisecond
+
 // lead is how long before this process's latest slot is due it reserves the next one: the next
 // reservation's Redis round trip and a late wake-up fit in it, so the fleet's slots stay back to back.
 const lead = 50 * time.Millisecond
@@ -91,37 +94,54 @@ func (l *Limiter) Wait(ctx context.Context, n providers.Name, perSecond int, max
 		return 0, max(estimate-maxWait, time.Millisecond), nil
 	}
 	q.waiters = append(q.waiters, w)
+	l.serveLocked(n, q)
+	q.mu.Unlock()
+
+	for {
+		var s slot
+		select {
+		case s = <-w.slot:
+		case <-ctx.Done():
+			if !q.leave(w) {
+				q.pass(<-w.slot) // served meanwhile
+			}
+			return 0, 0, ctx.Err()
+		}
+		if s.err != nil {
+			return 0, 0, s.err
+		}
+		d := time.Until(s.due)
+		if d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				q.pass(s)
+				return 0, 0, ctx.Err()
+			}
+		}
+		if time.Since(s.due) <= maxLate {
+			if d <= 0 {
+				return 0, 0, nil // due at once: no wait worth reporting
+			}
+			return time.Since(start), 0, nil
+		}
+		// Woke too late (a stalled process): calling now would crowd this call and the next slots'
+		// into one second above the limit. The slot is given up and the task lines up again, first.
+		q.mu.Lock()
+		q.waiters = append([]*waiter{w}, q.waiters...)
+		l.serveLocked(n, q)
+		q.mu.Unlock()
+	}
+}
+
+// serveLocked starts serve for q unless it runs; the caller holds q.mu.
+func (l *Limiter) serveLocked(n providers.Name, q *queue) {
 	if !q.serving {
 		q.serving = true
 		go l.serve(n, q)
 	}
-	q.mu.Unlock()
-
-	var s slot
-	select {
-	case s = <-w.slot:
-	case <-ctx.Done():
-		if !q.leave(w) {
-			q.pass(<-w.slot) // served meanwhile
-		}
-		return 0, 0, ctx.Err()
-	}
-	if s.err != nil {
-		return 0, 0, s.err
-	}
-	d := time.Until(s.due)
-	if d <= 0 {
-		return 0, 0, nil // due at once: no wait worth reporting
-	}
-	t := time.NewTimer(d)
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		t.Stop()
-		q.pass(s)
-		return 0, 0, ctx.Err()
-	}
-	return time.Since(start), 0, nil
 }
 
 func (l *Limiter) queue(n providers.Name) *queue {
