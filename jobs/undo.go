@@ -17,8 +17,8 @@ import (
 // it), conflict (its path is taken again and the strategy is ask) or failed. status, wait and report
 // work on it as on any batch.
 
-// UndoSourcePrefix starts an undo batch's Source: "undo:<original batch>".
-const UndoSourcePrefix = "undo:"
+// undoSourcePrefix starts an undo batch's Source: "undo:<original batch>".
+const undoSourcePrefix = "undo:"
 
 // UndoOptions configures Producer.Undo.
 type UndoOptions struct {
@@ -114,7 +114,7 @@ func (p *Producer) Undo(ctx context.Context, of string, o UndoOptions) (UndoPlan
 		return plan, err
 	}
 
-	meta := BatchMeta{ID: o.ID, SubmittedBy: o.SubmittedBy, Source: UndoSourcePrefix + of, Note: o.Note}
+	meta := BatchMeta{ID: o.ID, SubmittedBy: o.SubmittedBy, Source: undoSourcePrefix + of, Note: o.Note}
 	if meta.ID == "" {
 		meta.ID = NewBatchID(time.Now())
 	}
@@ -157,7 +157,7 @@ func (p *Producer) Undo(ctx context.Context, of string, o UndoOptions) (UndoPlan
 
 // UndoOf is the batch an undo batch undoes ("" for any other batch).
 func (b BatchInfo) UndoOf() string {
-	of, _ := strings.CutPrefix(b.Source, UndoSourcePrefix)
+	of, _ := strings.CutPrefix(b.Source, undoSourcePrefix)
 	if of == b.Source {
 		return ""
 	}
