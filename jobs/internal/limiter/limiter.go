@@ -26,8 +26,9 @@ import (
 // is 10% above its limit; 1% wider slots keep jitter below 10 ms out of the next second.
 const Headroom = 0.01
 
-// maxLate is how late past its slot a task may still call: the jitter Headroom absorbs.
-const maxLate = 10 * time.Millisecond
+// maxLate is how late past its slot a task may still call: half an interval (it stays that far from
+// the next slot's call), at least the 10 ms of jitter Headroom absorbs.
+func maxLate(iv time.Duration) time.Duration { return max(10*time.Millisecond, iv/2) }
 
 // lead is how long before this process's latest slot is due it reserves the next one: the next
 // reservation's Redis round trip and a late wake-up fit in it, so the fleet's slots stay back to back.
@@ -60,8 +61,9 @@ type waiter struct{ slot chan slot }
 
 // slot is a waiter's reserved call time, or why it has none.
 type slot struct {
-	due time.Time
-	err error
+	due      time.Time
+	interval time.Duration
+	err      error
 }
 
 // New returns a limiter keeping provider n's state in rdb under "rate:"+key(n) (the key and format
@@ -121,14 +123,14 @@ func (l *Limiter) Wait(ctx context.Context, n providers.Name, perSecond int, max
 				return 0, 0, ctx.Err()
 			}
 		}
-		if time.Since(s.due) <= maxLate {
+		if time.Since(s.due) <= maxLate(s.interval) {
 			if d <= 0 {
 				return 0, 0, nil // due at once: no wait worth reporting
 			}
 			return time.Since(start), 0, nil
 		}
 		// Woke too late (a stalled process): calling now would crowd this call and the next slots'
-		// into one second above the limit. The slot is given up and the task lines up again, first.
+		// into less than their intervals, a second above the limit. The slot is given up and the task lines up again, first.
 		q.mu.Lock()
 		q.waiters = append([]*waiter{w}, q.waiters...)
 		l.serveLocked(n, q)
@@ -219,7 +221,7 @@ func (l *Limiter) serve(n providers.Name, q *queue) {
 		}
 		q.lastDue = due
 		q.mu.Unlock()
-		w.slot <- slot{due: due}
+		w.slot <- slot{due: due, interval: iv}
 	}
 }
 
