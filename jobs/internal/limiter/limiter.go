@@ -210,7 +210,15 @@ func (l *Limiter) serve(n providers.Name, q *queue) {
 
 		wait, err := l.reserve(ctx, n, iv)
 		if err != nil {
-			w.slot <- slot{err: err}
+			// Redis is failing: every task in line gets the error now rather than one timeout each,
+			// in turn.
+			q.mu.Lock()
+			line := append([]*waiter{w}, q.waiters...)
+			q.waiters = nil
+			q.mu.Unlock()
+			for _, w := range line {
+				w.slot <- slot{err: err}
+			}
 			continue
 		}
 		due := time.Now().Add(wait)

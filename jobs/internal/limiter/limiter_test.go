@@ -131,3 +131,19 @@ func TestWaitBeyondMaxWaitTakesNoToken(t *testing.T) {
 	defer q.mu.Unlock()
 	assert.Empty(t, q.waiters, "a cancelled task leaves the line")
 }
+
+// When Redis fails, every task in line gets the error: none waits on for a token.
+func TestRedisErrorReachesEveryWaiter(t *testing.T) {
+	r := jobstest.StartRedis(t)
+	l := New(r.Client(), testKey)
+	r.Stop()
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			_, later, err := l.Wait(context.Background(), providers.VOD, 10, time.Minute)
+			assert.Error(t, err)
+			assert.Zero(t, later)
+		})
+	}
+	wg.Wait()
+}
