@@ -442,12 +442,7 @@ func TestReadyzWarnsWhenRedisMayEvict(t *testing.T) {
 }
 
 func TestAdminOff(t *testing.T) {
-	r := jobstest.StartRedis(t)
-	stack, err := fakestack.Start(fakestack.Options{})
-	require.NoError(t, err)
-	t.Cleanup(stack.Close)
-	cfg, err := wiring.FakesConfig(stack, r.URL())
-	require.NoError(t, err)
+	r, cfg := fakesConfig(t)
 	cfg.Admin.Listen = ""
 	logs := newLogWatch()
 	m, stop, err := startOps(context.Background(), cfg, newApp(cfg, r.Client()), slog.New(slog.NewJSONHandler(logs, nil)), nil)
@@ -463,12 +458,7 @@ func TestAdminOff(t *testing.T) {
 
 // The extra readiness check of a caller (the scheduler's, say) is part of /readyz.
 func TestAdminExtraReadiness(t *testing.T) {
-	r := jobstest.StartRedis(t)
-	stack, err := fakestack.Start(fakestack.Options{})
-	require.NoError(t, err)
-	t.Cleanup(stack.Close)
-	cfg, err := wiring.FakesConfig(stack, r.URL())
-	require.NoError(t, err)
+	r, cfg := fakesConfig(t)
 	cfg.Admin.Listen = "127.0.0.1:0"
 	logs := newLogWatch()
 	addrCh := logs.addr("admin listening")
