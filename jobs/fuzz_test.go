@@ -63,6 +63,19 @@ func FuzzDecodePayload(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	// Version 2 (binary) bodies of every shape.
+	for _, p := range []jobs.Payload{
+		{Batch: "20261121T124500Z-3fa2c1d0", EnqueueID: "3fa2c1d04b5e", Target: providers.Target{Provider: providers.VOD, SubAppID: 3, FileID: "5285890781763144364",
+			DeleteParts: []providers.DeletePart{{Type: "TranscodeFiles", Definition: 230}}}},
+		{Batch: "b", EnqueueID: "e", Target: providers.Target{Provider: providers.SMH, LibraryID: "l", SpaceID: "-", Path: "a/b c?.mp4", Permanent: true, UserID: "u"}},
+		{Batch: "b", EnqueueID: "00ff", Target: providers.Target{Provider: providers.MSS, FileID: "ab", ProjectID: "0a1b", AppUserID: "x"}},
+		{Batch: "b", EnqueueID: "e", Op: jobs.OpRestore, RecycledItemID: 9, Conflict: providers.ConflictOverwrite,
+			Target: providers.Target{Provider: providers.SMH, LibraryID: "l", SpaceID: "-", Path: "x"}},
+	} {
+		b, err := jobs.EncodePayload(p)
+		require.NoError(f, err)
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := jobs.DecodePayload(body)
 		if err != nil {

@@ -211,8 +211,10 @@ func (p *Producer) enqueueAll(ctx context.Context, c taskChunk) (res []enqueueRe
 	return pipelineEnqueue(ctx, p.store.rdb, msgs)
 }
 
+// newEnqueueID is 48 random bits in hex: it tells apart enqueues of one target into one batch, a
+// handful at most, and the compact payload carries it as its 6 bytes.
 func newEnqueueID() string {
-	var b [8]byte
+	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }

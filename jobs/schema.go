@@ -14,7 +14,7 @@ import (
 //
 //	reaper:batches                  ZSET   batch id -> created (unix ms)
 //	reaper:batch:<id>               HASH   the batch's metadata and counters (meta* fields)
-//	reaper:batch:<id>:out           HASH   target key -> Record JSON: the first outcome wins
+//	reaper:batch:<id>:out           HASH   target key -> compact record (recordcodec.go): the first outcome wins
 //	reaper:batch:<id>:try           HASH   "<target key><try* suffix>" for tasks still in flight
 //	reaper:batch:<id>:parked        ZSET   target key -> next attempt (unix ms) of parked tasks
 //	reaper:batch:<id>:audit         LIST   AuditEntry JSON, oldest first: who changed the batch's state
@@ -111,7 +111,7 @@ const (
 // Suffixes of reaper:batch:<id>:try fields, after the target key.
 const (
 	tryCalls     = "|n"      // provider calls: the retry budget
-	tryFirst     = "|f"      // first attempt (RFC 3339)
+	tryFirst     = "|f"      // first attempt (unix ms)
 	tryLastCode  = "|e"      // last error code
 	tryOutage    = "|o"      // calls failed while the breaker was open
 	tryThrottles = "|t"      // throttle answers
@@ -139,6 +139,9 @@ var schemaNames = func() *strings.Replacer {
 	}
 	for _, f := range tryFields {
 		pairs = append(pairs, "{{"+f+"}}", f)
+	}
+	for o, c := range outcomeCodes {
+		pairs = append(pairs, "{{code:"+string(o)+"}}", c)
 	}
 	return strings.NewReplacer(pairs...)
 }()

@@ -248,7 +248,7 @@ func (s *Store) Cancelled(ctx context.Context, batch string) (bool, error) {
 // a batch whose tasks keep failing (or sit parked for nights) is kept from its last write.
 //
 //	KEYS[1] batch:<id>:try  KEYS[2] batch:<id>  KEYS[3] batch:<id>:out
-//	ARGV[1] target key  ARGV[2] now (RFC 3339)  ARGV[3] last error code  ARGV[4] ttl seconds
+//	ARGV[1] target key  ARGV[2] now (unix ms)  ARGV[3] last error code  ARGV[4] ttl seconds
 //	ARGV[5] outage calls to add (0 or 1)  ARGV[6] throttles to add (0 or 1)  ARGV[7] call id
 //
 // Returns {calls, outage calls, throttles} so far, this one included. The call id makes it idempotent:
@@ -286,7 +286,7 @@ func (s *Store) note(ctx context.Context, batch, key, callID, code string, outag
 		return 0
 	}
 	vals, err := noteScript.Run(ctx, s.rdb, []string{tryKey(batch), metaKey(batch), outKey(batch)}, key,
-		s.now().UTC().Format(time.RFC3339Nano), code, int64(s.retention/time.Second), b2i(outage), b2i(throttle), callID).Int64Slice()
+		s.now().UnixMilli(), code, int64(s.retention/time.Second), b2i(outage), b2i(throttle), callID).Int64Slice()
 	if err != nil {
 		return tryCounts{}, fmt.Errorf("note attempt: %w", err)
 	}
@@ -313,17 +313,20 @@ func (s *Store) note(ctx context.Context, batch, key, callID, code string, outag
 //
 //	KEYS[1] batch:<id>  KEYS[2] batch:<id>:out  KEYS[3] batch:<id>:try  KEYS[4] outcomes stream
 //	KEYS[5] batch:<id>:parked  KEYS[6] parked:<provider>  KEYS[7] batch:<id>:audit  KEYS[8] notify outbox
-//	ARGV[1] target key  ARGV[2] outcome  ARGV[3] record JSON without its closing brace
-//	ARGV[4] now (RFC 3339)  ARGV[5] attempts to add (0 or 1)  ARGV[6] ttl seconds
-//	ARGV[7] stream retention ms (0: no stream entry)  ARGV[8] stream max length (0: none)
-//	ARGV[9] now (unix ms)  ARGV[10] enqueue id  ARGV[11] batch id
+//	ARGV[1] target key  ARGV[2] outcome  ARGV[3] its record code  ARGV[4] the record's extras ("" or
+//	"|{...}", recordcodec.go)  ARGV[5] now (RFC 3339)  ARGV[6] attempts to add (0 or 1)
+//	ARGV[7] ttl seconds  ARGV[8] stream retention ms (0: no stream entry)
+//	ARGV[9] stream max length (0: none)  ARGV[10] now (unix ms)  ARGV[11] enqueue id  ARGV[12] batch id
+//	ARGV[13] the stream entry's Record JSON without attempts, times and closing brace
+//
+// The record is the compact form of recordcodec.go; one an earlier release wrote (JSON) is read too.
 //
 // Returns -1 when the batch does not exist (expired, or never created): nothing is written then, so a
 // late outcome cannot recreate a partial batch that never completes. Otherwise the finish* bits:
 // finishRecorded when it recorded the outcome (clear: the target already had one, from another
 // enqueue of the same target, which is then counted as a duplicate, or from this one running twice),
 // finishSuspended when this outcome suspended the batch, finishDone when it made the batch done.
-var finishScript = redis.NewScript(luaWithSchema(announceDoneLua + `
+var finishScript = redis.NewScript(luaWithSchema(announceDoneLua + rfc3339Lua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
 end
@@ -332,34 +335,44 @@ local old = redis.call('HGET', KEYS[2], key)
 local replaced = nil
 local n, first
 if old then
-  if not string.find(old, '"enqueue_id":"'..ARGV[10]..'"', 1, true) then
+  local was, on, ofirst, oeid
+  if string.sub(old, 1, 1) == '{' then -- a JSON record of an earlier release
+    if string.find(old, '"enqueue_id":"'..ARGV[11]..'"', 1, true) then
+      oeid = ARGV[11]
+    end
+    was = string.match(old, '"outcome":"([a-z_]+)"')
+    was = ({already_gone = '{{code:already_gone}}', cancelled = '{{code:cancelled}}'})[was] or was
+    on = string.match(old, '"attempts":(%d+)')
+  else
+    was, on, ofirst, oeid = string.match(old, '^(%a)(%d+)|(%d+)|%d+|([^|]*)')
+  end
+  if oeid ~= ARGV[11] then
     redis.call('HINCRBY', KEYS[1], '{{total}}', -1)
     redis.call('HINCRBY', KEYS[1], '{{duplicates}}', 1)
-    if announce_done(KEYS[1], KEYS[8], ARGV[11], ARGV[9], ARGV[6]) then
+    if announce_done(KEYS[1], KEYS[8], ARGV[12], ARGV[10], ARGV[7]) then
       return 4
     end
     return 0
   end
-  local was = string.match(old, '"outcome":"([a-z_]+)"')
-  if not ((ARGV[2] == 'deleted' or ARGV[2] == 'recycled') and (was == 'already_gone' or was == 'cancelled')) then
+  if not ((ARGV[2] == 'deleted' or ARGV[2] == 'recycled') and (was == '{{code:already_gone}}' or was == '{{code:cancelled}}')) then
     return 0
   end
-  replaced = was
-  n = tonumber(string.match(old, '"attempts":(%d+)')) or 0
-  n = n + tonumber(ARGV[5])
-  first = string.match(old, '"first_attempt":"([^"]*)"') or ARGV[4]
+  replaced = was == '{{code:already_gone}}' and 'already_gone' or 'cancelled'
+  n = (tonumber(on) or 0) + tonumber(ARGV[6])
+  first = tonumber(ofirst) or tonumber(ARGV[10])
 else
   local prev = redis.call('HMGET', KEYS[3], key..'{{|n}}', key..'{{|f}}', key..'{{|nights}}')
-  n = tonumber(ARGV[5]) + (tonumber(prev[1]) or 0)
-  first = prev[2] or ARGV[4]
+  n = tonumber(ARGV[6]) + (tonumber(prev[1]) or 0)
+  first = tonumber(prev[2]) or tonumber(ARGV[10])
   if prev[1] or prev[2] or prev[3] then
     redis.call('HDEL', KEYS[3], key..'{{|n}}', key..'{{|f}}', key..'{{|e}}', key..'{{|o}}', key..'{{|t}}', key..'{{|c}}',
       key..'{{|nights}}', key..'{{|window}}', key..'{{|next}}', key..'{{|wtries}}')
     redis.call('ZREM', KEYS[5], key)
-    redis.call('ZREM', KEYS[6], ARGV[11]..'\n'..key)
+    redis.call('ZREM', KEYS[6], ARGV[12]..'\n'..key)
   end
 end
-local rec = ARGV[3]..',"attempts":'..n..',"first_attempt":"'..first..'","last_attempt":"'..ARGV[4]..'"}'
+local now_ms = tonumber(ARGV[10])
+local rec = ARGV[3]..n..'|'..string.format('%d', first)..'|'..string.format('%d', math.max(now_ms - first, 0))..'|'..ARGV[11]..ARGV[4]
 redis.call('HSET', KEYS[2], key, rec)
 local count = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 local terminal = 0
@@ -368,7 +381,7 @@ if replaced then
   redis.call('HINCRBY', KEYS[1], replaced, -1)
 else
   terminal = redis.call('HINCRBY', KEYS[1], '{{terminal}}', 1)
-  redis.call('HSETNX', KEYS[1], '{{first_outcome_ms}}', ARGV[9])
+  redis.call('HSETNX', KEYS[1], '{{first_outcome_ms}}', ARGV[10])
   if ARGV[2] == 'failed' then
     local m = redis.call('HMGET', KEYS[1], '{{max_failure_ratio}}', '{{min_outcomes}}', '{{suspended_at}}',
       '{{cancelled_at}}', '{{terminal_base}}', '{{failed_base}}')
@@ -378,37 +391,38 @@ else
       local f = count - (tonumber(m[6]) or 0)
       if t >= math.max(tonumber(m[2]) or 1, 1) and f > ratio * t then
         local why = string.format('%d of %d outcomes failed (%.1f%%), more than max_failure_ratio %s', f, t, 100 * f / t, m[1])
-        redis.call('HSET', KEYS[1], '{{suspended_at}}', ARGV[4], '{{suspend_reason}}', why)
-        redis.call('RPUSH', KEYS[7], '{"at":"'..ARGV[4]..'","who":"reaper","action":"suspended","detail":"'..why..'"}')
-        redis.call('EXPIRE', KEYS[7], ARGV[6])
-        redis.call('RPUSH', KEYS[8], '{"batch":"'..ARGV[11]..'","event":"batch_suspended","at_ms":'..ARGV[9]..'}')
-        redis.call('EXPIRE', KEYS[8], ARGV[6])
+        redis.call('HSET', KEYS[1], '{{suspended_at}}', ARGV[5], '{{suspend_reason}}', why)
+        redis.call('RPUSH', KEYS[7], '{"at":"'..ARGV[5]..'","who":"reaper","action":"suspended","detail":"'..why..'"}')
+        redis.call('EXPIRE', KEYS[7], ARGV[7])
+        redis.call('RPUSH', KEYS[8], '{"batch":"'..ARGV[12]..'","event":"batch_suspended","at_ms":'..ARGV[10]..'}')
+        redis.call('EXPIRE', KEYS[8], ARGV[7])
         result = result + 2
       end
     end
   end
-  if announce_done(KEYS[1], KEYS[8], ARGV[11], ARGV[9], ARGV[6]) then
+  if announce_done(KEYS[1], KEYS[8], ARGV[12], ARGV[10], ARGV[7]) then
     result = result + 4
   end
 end
-redis.call('HSET', KEYS[1], '{{last_outcome_ms}}', ARGV[9])
+redis.call('HSET', KEYS[1], '{{last_outcome_ms}}', ARGV[10])
 -- Retention runs from the last write. The audit list is refreshed at a batch's every 64th outcome and
 -- when it is done (a batch's last write that matters): cheaper than on every outcome.
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('EXPIRE', KEYS[2], ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('EXPIRE', KEYS[2], ARGV[7])
 if terminal % 64 == 1 or result >= 4 then
-  redis.call('EXPIRE', KEYS[7], ARGV[6])
+  redis.call('EXPIRE', KEYS[7], ARGV[7])
 end
-local keep = tonumber(ARGV[7])
+local keep = tonumber(ARGV[8])
 if keep > 0 then
-  local id = redis.call('XADD', KEYS[4], '*', '{{r}}', rec)
+  local entry = ARGV[13]..',"attempts":'..n..',"first_attempt":"'..rfc3339(first)..'","last_attempt":"'..ARGV[5]..'"}'
+  local id = redis.call('XADD', KEYS[4], '*', '{{r}}', entry)
   -- Trimmed by age, whatever consumers have read, on Redis's own clock: the entry id just made is
   -- Redis's time in ms. At a batch's every 64th outcome, which keeps the trim off the hot path.
   if terminal % 64 == 1 then
     local ms = tonumber(string.match(id, '^(%d+)'))
     redis.call('XTRIM', KEYS[4], 'MINID', '~', string.format('%d', math.max(ms - keep, 0)))
-    if tonumber(ARGV[8]) > 0 then
-      redis.call('XTRIM', KEYS[4], 'MAXLEN', '~', ARGV[8])
+    if tonumber(ARGV[9]) > 0 then
+      redis.call('XTRIM', KEYS[4], 'MAXLEN', '~', ARGV[9])
     end
   end
 end
@@ -454,13 +468,28 @@ func (e errNoBatch) Is(target error) bool { return target == ErrNoBatch }
 // For a batch that does not exist it writes nothing and returns an error matching ErrNoBatch. It is
 // idempotent: the handler retries it through Redis errors.
 func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error) {
-	head, err := json.Marshal(recordHead{
-		Batch: r.Batch, Provider: r.Provider, Key: r.Key, EnqueueID: r.EnqueueID, Target: r.Target, Outcome: r.Outcome,
-		RecycledItemID: r.RecycledItemID, HTTPStatus: r.HTTPStatus, Code: r.Code, Message: r.Message,
-		RequestID: r.RequestID,
-	})
+	code, ok := outcomeCodes[r.Outcome]
+	if !ok {
+		return false, fmt.Errorf("finish: unknown outcome %q", r.Outcome)
+	}
+	if err := checkEnqueueID(r.EnqueueID); err != nil {
+		return false, fmt.Errorf("finish: %w", err)
+	}
+	extras, err := recordExtrasOf(r)
 	if err != nil {
 		return false, fmt.Errorf("finish: %w", err)
+	}
+	head := ""
+	if s.streamRetention > 0 { // the stream entry is the Record JSON; built only when there is a stream
+		b, err := json.Marshal(recordHead{
+			Batch: r.Batch, Provider: r.Provider, Key: r.Key, EnqueueID: r.EnqueueID, Target: r.Target, Outcome: r.Outcome,
+			RecycledItemID: r.RecycledItemID, HTTPStatus: r.HTTPStatus, Code: r.Code, Message: r.Message,
+			RequestID: r.RequestID,
+		})
+		if err != nil {
+			return false, fmt.Errorf("finish: %w", err)
+		}
+		head = string(b[:len(b)-1])
 	}
 	add := 0
 	if called {
@@ -470,8 +499,8 @@ func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error)
 	w := &finishWrite{
 		keys: []string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey, parkedKey(r.Batch), providerParkedKey(r.Provider),
 			auditKey(r.Batch), notifyOutboxKey},
-		args: []any{r.Key, string(r.Outcome), string(head[:len(head)-1]), now.UTC().Format(time.RFC3339Nano), add,
-			int64(s.retention / time.Second), s.streamRetention.Milliseconds(), s.streamMax, now.UnixMilli(), r.EnqueueID, r.Batch},
+		args: []any{r.Key, string(r.Outcome), code, extras, now.UTC().Format(time.RFC3339Nano), add,
+			int64(s.retention / time.Second), s.streamRetention.Milliseconds(), s.streamMax, now.UnixMilli(), r.EnqueueID, r.Batch, head},
 		done: make(chan struct{}),
 	}
 	s.commit.submit(ctx, s.rdb, w)
@@ -688,8 +717,8 @@ func (s *Store) Records(ctx context.Context, id string, fn func(Record) error) e
 			return fmt.Errorf("records %s: %w", id, err)
 		}
 		for i := 1; i < len(kvs); i += 2 {
-			var r Record
-			if err := json.Unmarshal([]byte(kvs[i]), &r); err != nil {
+			r, err := decodeRecord(id, kvs[i-1], kvs[i])
+			if err != nil {
 				return fmt.Errorf("records %s: corrupt record for %s: %w", id, kvs[i-1], err)
 			}
 			if err := fn(r); err != nil {
@@ -712,8 +741,8 @@ func (s *Store) Record(ctx context.Context, batch, key string) (Record, bool, er
 	if err != nil {
 		return Record{}, false, err
 	}
-	var r Record
-	if err := json.Unmarshal([]byte(v), &r); err != nil {
+	r, err := decodeRecord(batch, key, v)
+	if err != nil {
 		return Record{}, false, fmt.Errorf("record %s/%s: %w", batch, key, err)
 	}
 	return r, true, nil

@@ -70,5 +70,8 @@ func FuzzSMHPath(f *testing.F) {
 		require.NoError(t, json.Unmarshal(line, &back))
 		require.Equal(t, tg, back, "the target as the manifest and the task payload carry it")
 		require.Equal(t, tg.Key(), back.Key())
+		parsed, ok := providers.ParseKey(tg.Key())
+		require.True(t, ok, "the outcome store finds the target again from its key")
+		require.Equal(t, tg, parsed)
 	})
 }

@@ -88,6 +88,35 @@ func TestTargetKey(t *testing.T) {
 	assert.Equal(t, "mss/p/f", m.Key())
 }
 
+// TestParseKey: ParseKey gives back the key fields of every provider's targets, Diff is what it cannot
+// give back, and Patch puts that back; a string no Key makes is refused.
+func TestParseKey(t *testing.T) {
+	for _, tg := range []providers.Target{
+		{Provider: providers.MSS, ProjectID: "p 1", FileID: "f?x"},
+		{Provider: providers.MSS, ProjectID: "p", FileID: "f", AppUserID: "u"},
+		{Provider: providers.SMH, LibraryID: "lib", SpaceID: "-", Path: "a/b c?.mp4/中文#%.txt"},
+		{Provider: providers.SMH, LibraryID: "lib", SpaceID: "s", Path: "x", Permanent: true, UserID: "7"},
+		{Provider: providers.VOD, SubAppID: 2, FileID: "5285890781763144364"},
+		{Provider: providers.VOD, SubAppID: 1, FileID: "1", DeleteParts: []providers.DeletePart{{Type: "WechatPublishFiles"}, {Type: "TranscodeFiles", Definition: 230}}},
+	} {
+		base, ok := providers.ParseKey(tg.Key())
+		require.True(t, ok, tg.Key())
+		assert.Equal(t, tg.Key(), base.Key())
+		d := tg.Diff(base)
+		assert.Equal(t, tg, base.Patch(d), tg.Key())
+		d.Provider = tg.Provider
+		assert.Empty(t, d.Diff(tg), "the diff holds nothing the target does not")
+	}
+	whole := providers.Target{Provider: providers.MSS, ProjectID: "p", FileID: "f"}
+	base, _ := providers.ParseKey(whole.Key())
+	assert.Equal(t, providers.Target{}, whole.Diff(base), "a target its key names entirely has no diff")
+	for _, k := range []string{"", "mss", "mss/p", "mss/p/f/g", "mss/%zz/f", "smh/l/s", "vod/x/1", "vod/1/2?Type", "vod/1/2?T:x",
+		"nope/a/b", "mss/p/f%2f"} {
+		_, ok := providers.ParseKey(k)
+		assert.False(t, ok, k)
+	}
+}
+
 func TestEscapePath(t *testing.T) {
 	assert.Equal(t, "a%3Fb/c%23d/%25e%20f.txt", providers.EscapePath("a?b/c#d/%e f.txt"))
 	assert.Equal(t, "%E4%B8%AD/x", providers.EscapePath("中/x"))

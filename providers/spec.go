@@ -26,6 +26,10 @@ type Spec struct {
 	// Key is the target's identity after defaults: "<name>/..." and stable across releases, since the
 	// pipeline deduplicates on it (see Target.Key).
 	Key func(Target) string
+	// ParseKey is Key's inverse, optional: the key fields of a target whose Key is key (the rest left
+	// zero), and false for a string Key cannot have made. The outcome store keeps a record under its
+	// key and stores only the fields ParseKey cannot give back (see ParseKey).
+	ParseKey func(key string) (Target, bool)
 	// Source is the retention-policy source that selects this provider's files at the provider itself
 	// ("search": VOD SearchMedia, "list": SMH directory listing), and a policy's default; empty when
 	// the provider's policies select from the retention index only (every provider can).
@@ -48,24 +52,37 @@ func Using(f string) []Name {
 	return out
 }
 
-// targetFields are the provider-specific Target fields, in declaration order, with how to tell that one
-// is set.
+// targetFields are the provider-specific Target fields, in declaration order: how to tell that one is
+// set, whether two targets hold the same value in it, and how to copy it from one to another.
 type targetField struct {
-	name string
-	set  func(Target) bool
+	name  string
+	set   func(Target) bool
+	equal func(a, b Target) bool
+	copy  func(dst *Target, src Target)
+}
+
+// fieldOf describes a comparable Target field through its address.
+func fieldOf[T comparable](name string, at func(*Target) *T) targetField {
+	var zero T
+	return targetField{name: name,
+		set:   func(t Target) bool { return *at(&t) != zero },
+		equal: func(a, b Target) bool { return *at(&a) == *at(&b) },
+		copy:  func(dst *Target, src Target) { *at(dst) = *at(&src) }}
 }
 
 var targetFields = []targetField{
-	{"file_id", func(t Target) bool { return t.FileID != "" }},
-	{"project_id", func(t Target) bool { return t.ProjectID != "" }},
-	{"app_user_id", func(t Target) bool { return t.AppUserID != "" }},
-	{"library_id", func(t Target) bool { return t.LibraryID != "" }},
-	{"space_id", func(t Target) bool { return t.SpaceID != "" }},
-	{"path", func(t Target) bool { return t.Path != "" }},
-	{"permanent", func(t Target) bool { return t.Permanent }},
-	{"user_id", func(t Target) bool { return t.UserID != "" }},
-	{"sub_app_id", func(t Target) bool { return t.SubAppID != 0 }},
-	{"delete_parts", func(t Target) bool { return len(t.DeleteParts) > 0 }},
+	fieldOf("file_id", func(t *Target) *string { return &t.FileID }),
+	fieldOf("project_id", func(t *Target) *string { return &t.ProjectID }),
+	fieldOf("app_user_id", func(t *Target) *string { return &t.AppUserID }),
+	fieldOf("library_id", func(t *Target) *string { return &t.LibraryID }),
+	fieldOf("space_id", func(t *Target) *string { return &t.SpaceID }),
+	fieldOf("path", func(t *Target) *string { return &t.Path }),
+	fieldOf("permanent", func(t *Target) *bool { return &t.Permanent }),
+	fieldOf("user_id", func(t *Target) *string { return &t.UserID }),
+	fieldOf("sub_app_id", func(t *Target) *uint64 { return &t.SubAppID }),
+	{name: "delete_parts", set: func(t Target) bool { return len(t.DeleteParts) > 0 },
+		equal: func(a, b Target) bool { return slices.Equal(a.DeleteParts, b.DeleteParts) },
+		copy:  func(dst *Target, src Target) { dst.DeleteParts = slices.Clone(src.DeleteParts) }},
 }
 
 var registry struct {

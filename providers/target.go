@@ -151,5 +151,58 @@ func (t Target) Key() string {
 	return string(t.Provider) + "/?"
 }
 
+// ParseKey returns the target key names, as far as the key says (the fields it leaves out zero), and
+// false when it names no registered provider whose Spec can parse it. It never guesses: a result
+// whose Key is not key is refused, so ParseKey(k).Key() == k whenever ok.
+func ParseKey(key string) (Target, bool) {
+	name, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return Target{}, false
+	}
+	spec, ok := Lookup(Name(name))
+	if !ok || spec.ParseKey == nil {
+		return Target{}, false
+	}
+	t, ok := spec.ParseKey(key)
+	if !ok || t.Provider != spec.Name || spec.Key(t) != key {
+		return Target{}, false
+	}
+	return t, true
+}
+
+// Diff is the fields of t that base lacks or holds otherwise; base.Patch(t.Diff(base)) is t
+// whenever every field in which they differ is set in t (as when base is ParseKey(t.Key())).
+// Provider is left out.
+func (t Target) Diff(base Target) Target {
+	var d Target
+	for _, f := range targetFields {
+		if f.set(t) && !f.equal(t, base) {
+			f.copy(&d, t)
+		}
+	}
+	return d
+}
+
+// Equal reports whether t and o are the same target, field by field (a nil and an empty DeleteParts
+// are the same).
+func (t Target) Equal(o Target) bool {
+	for _, f := range targetFields {
+		if !f.equal(t, o) {
+			return false
+		}
+	}
+	return t.Provider == o.Provider
+}
+
+// Patch returns t with every field set in d copied over it (Provider aside).
+func (t Target) Patch(d Target) Target {
+	for _, f := range targetFields {
+		if f.set(d) {
+			f.copy(&t, d)
+		}
+	}
+	return t
+}
+
 // String is a short human-readable form, used in logs and reports.
 func (t Target) String() string { return t.Key() }
