@@ -17,8 +17,9 @@ import (
 )
 
 // Reconciling a batch answers "do its counts add up?": every task counted in its total either has its
-// record (terminal) or is still held by asynq (pending, active, scheduled or retry). Two things break
-// that, and reconcile repairs both:
+// record (terminal) or is still held by asynq (pending, active, scheduled or retry); a task held again
+// after its record was written (a re-run: asynq runs a task at least once) is counted once. Two things
+// break that, and reconcile repairs both:
 //
 //   - asynq v0.26 never recovers a task left in its active list without a lease (hibiken/asynq #1144,
 //     #1051): the batch waits forever. Reconcile moves such a task back to pending, atomically, only
@@ -86,8 +87,13 @@ type ReconcileReport struct {
 	// Stranded counts the batch's tasks found active without a lease; Requeued how many of them were
 	// moved back to pending (0 in a dry run).
 	Stranded, Requeued int
-	// Missing is Total - Terminal - Queued before the run: tasks counted that neither ended nor are
-	// queued (lost), or, when negative, tasks queued or ended beyond the total (their count was lost).
+	// Reruns counts the batch's queued tasks that run again an enqueue already recorded (asynq runs a
+	// task at least once: its done lost to a Redis restart, its lease lapsed after Finish). Such a task
+	// is in Terminal and in Queued, and in the total once; its re-run ends without a new record.
+	Reruns int64
+	// Missing is Total - Terminal - (Queued - Reruns) before the run: tasks counted that neither ended
+	// nor are queued (lost), or, when negative, tasks queued or ended beyond the total (their count was
+	// lost).
 	Missing int64
 	// Stable reports that the batch's counters did not move while its queues were scanned, so Missing
 	// is exact. A batch that keeps moving is reported unstable; its total is then never adjusted.
@@ -140,6 +146,7 @@ func (a *Admin) Reconcile(ctx context.Context, batch string, o ReconcileOptions)
 	}
 	rep := ReconcileReport{Batch: batch, DryRun: o.DryRun}
 	var c batchCounters
+	var unended int64
 	for range reconcileAttempts {
 		before, err := a.store.counters(ctx, []string{batch})
 		if err != nil {
@@ -158,7 +165,7 @@ func (a *Admin) Reconcile(ctx context.Context, batch string, o ReconcileOptions)
 		}
 		c = after[0]
 		t := tally[batch]
-		rep.Queued = t.queued
+		rep.Queued, rep.Reruns, unended = t.queued, t.reruns, t.unended()
 		if o.DryRun {
 			rep.Stranded = t.stranded // the same ones, found again
 		} else {
@@ -171,7 +178,7 @@ func (a *Admin) Reconcile(ctx context.Context, batch string, o ReconcileOptions)
 		}
 	}
 	rep.Total, rep.Terminal, rep.Sealed = c.total, c.terminal, c.sealed
-	rep.Missing = rep.Total - rep.Terminal - rep.Queued.Sum()
+	rep.Missing = rep.Total - rep.Terminal - unended
 	rep.MissingAfter = rep.Missing
 
 	seal := false
@@ -285,9 +292,15 @@ func (a *Admin) reenqueueMissing(ctx context.Context, batch string, o ReconcileO
 
 // batchTally is what a scan of the queues found for one batch.
 type batchTally struct {
-	queued             QueuedCounts
+	queued QueuedCounts
+	// reruns counts the queued tasks that are re-runs of an enqueue recorded already (see
+	// ReconcileReport.Reruns): counted in terminal too.
+	reruns             int64
 	stranded, requeued int
 }
+
+// unended is how many of the batch's counted tasks the scan found queued and not yet ended.
+func (t *batchTally) unended() int64 { return t.queued.Sum() - t.reruns }
 
 // scanOptions says what scanQueues does.
 type scanOptions struct {
@@ -303,7 +316,8 @@ type scanResult struct {
 }
 
 // scanQueues pages through every provider queue and adds each task of a batch in tally to that
-// batch's counts. Active tasks without a lease are requeued (o.move) or counted.
+// batch's counts (with o.count, the re-runs among them too). Active tasks without a lease are requeued
+// (o.move) or counted.
 func (a *Admin) scanQueues(ctx context.Context, tally map[string]*batchTally, o scanOptions) (scanResult, error) {
 	var res scanResult
 	known, err := a.insp.Queues()
@@ -336,13 +350,17 @@ func (a *Admin) scanQueues(ctx context.Context, tally map[string]*batchTally, o 
 			list func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error)
 			add  func(*QueuedCounts)
 		}{
-			// Pending first, active next: a task dequeued meanwhile leaves pending's unread end, so it
-			// is not read twice there, and is found again among the active ones.
-			{"pending", sizes.Pending, a.insp.ListPendingTasks, func(c *QueuedCounts) { c.Pending++ }},
+			// Active first, and a task found there is not counted again elsewhere: a task moves out of
+			// active without an outcome (to retry or scheduled, back to pending) while the scan runs, and
+			// a scan must never count a task twice: reconcile would add it to the total, which no run
+			// takes back. A task dequeued after active was read and before its pending page is missed
+			// instead; a miss only makes the batch look short, and the next reconcile counts it.
 			{"active", sizes.Active, a.insp.ListActiveTasks, func(c *QueuedCounts) { c.Active++ }},
+			{"pending", sizes.Pending, a.insp.ListPendingTasks, func(c *QueuedCounts) { c.Pending++ }},
 			{"scheduled", sizes.Scheduled, a.insp.ListScheduledTasks, func(c *QueuedCounts) { c.Scheduled++ }},
 			{"retry", sizes.Retry, a.insp.ListRetryTasks, func(c *QueuedCounts) { c.Retry++ }},
 		}
+		active := map[string]bool{} // the ids of tallied tasks found active
 		for _, st := range states {
 			if st.name != "active" && !o.count {
 				continue
@@ -361,6 +379,7 @@ func (a *Admin) scanQueues(ctx context.Context, tally map[string]*batchTally, o 
 				if len(tasks) == 0 {
 					break
 				}
+				var tallied []Payload
 				for _, ti := range tasks {
 					p, err := DecodePayload(ti.Payload)
 					if err != nil {
@@ -368,7 +387,14 @@ func (a *Admin) scanQueues(ctx context.Context, tally map[string]*batchTally, o 
 					}
 					t := tally[p.Batch]
 					if t != nil {
+						if active[ti.ID] {
+							continue // counted in active: it moved since, or dequeues shifted the list
+						}
+						if st.name == "active" {
+							active[ti.ID] = true
+						}
 						st.add(&t.queued)
+						tallied = append(tallied, p)
 					}
 					if st.name != "active" || (t == nil && !o.anyBatch) {
 						continue
@@ -391,10 +417,51 @@ func (a *Admin) scanQueues(ctx context.Context, tally map[string]*batchTally, o 
 						}
 					}
 				}
+				if o.count {
+					if err := a.countReruns(ctx, tally, tallied); err != nil {
+						return res, err
+					}
+				}
 			}
 		}
 	}
 	return res, nil
+}
+
+// countReruns adds to tally the tasks among queued that re-run an enqueue whose record is written:
+// their record, of their batch and target, has their enqueue id. One with a record of another
+// enqueue id is a second enqueue of its target into the batch, which the total counts too (it
+// lowers the total when it ends). A task that is not a re-run now cannot become one during the scan
+// without a new record, which moves the batch's terminal count and makes the scan unstable.
+//
+// It asks which targets have a record in one pipeline, and reads only those records, through the
+// store: queued tasks with a record are few.
+func (a *Admin) countReruns(ctx context.Context, tally map[string]*batchTally, queued []Payload) error {
+	if len(queued) == 0 {
+		return nil
+	}
+	recorded := make([]*redis.BoolCmd, len(queued))
+	if _, err := a.store.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, task := range queued {
+			recorded[i] = p.HExists(ctx, outKey(task.Batch), task.Target.Key())
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("reconcile: look for re-runs: %w", err)
+	}
+	for i, task := range queued {
+		if !recorded[i].Val() {
+			continue
+		}
+		r, ok, err := a.store.Record(ctx, task.Batch, task.Target.Key())
+		if err != nil {
+			return fmt.Errorf("reconcile: look for re-runs: %w", err)
+		}
+		if ok && r.EnqueueID == task.EnqueueID {
+			tally[task.Batch].reruns++
+		}
+	}
+	return nil
 }
 
 // queueSizes reads queue q's list and set sizes in one pipeline.
@@ -760,7 +827,7 @@ func (a *Admin) Sweep(ctx context.Context, o SweepOptions) (SweepReport, error) 
 			continue
 		}
 		stable := before == c
-		missing := c.total - c.terminal - t.queued.Sum()
+		missing := c.total - c.terminal - t.unended()
 		if stable && missing != 0 {
 			rep.Missing[id] = missing
 		}

@@ -555,3 +555,122 @@ func TestSweepRequeuesStrandedTasksWithNoOpenBatch(t *testing.T) {
 	assert.Equal(t, 1, rep.Requeued)
 	assert.Equal(t, int64(1), queueLen(t, l.p.Redis, tg.Provider, "pending"))
 }
+
+// afterScanHook runs do once, before the first pipeline holding an HGET and an HEXISTS (the manifest
+// check, which reconcile makes after its queue scan): what happens to a task between the two.
+type afterScanHook struct {
+	once sync.Once
+	do   func()
+}
+
+func (h *afterScanHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *afterScanHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (h *afterScanHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		has := func(name string) bool {
+			return slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return c.Name() == name })
+		}
+		if has("hget") && has("hexists") {
+			h.once.Do(h.do)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// A target whose record is written while its task is still, or again, queued in its batch (asynq runs
+// a task at least once: its done lost to a Redis restart, its lease lapsed) is counted once: a
+// reconcile with the manifest adds nothing to the total, and the batch gets done. Beside it, the
+// states that look alike and are counted otherwise: a second enqueue of the target in the batch
+// (counted in the total too, it lowers the total when it ends) and the target queued by another batch.
+func TestReconcileCountsARerunOfARecordedTaskOnce(t *testing.T) {
+	cases := []struct {
+		name   string
+		extra  int   // enqueues the total counts beyond one per target
+		reruns int64 // queued tasks that re-run a recorded enqueue
+		// setup leaves target tg of batch in the state the case is about; the returned func, when not
+		// nil, runs between reconcile's queue scan and its manifest check.
+		setup func(t *testing.T, l *live, batch string, tg providers.Target) func()
+	}{
+		{"re-run of the recorded enqueue", 0, 1, func(t *testing.T, l *live, batch string, tg providers.Target) func() {
+			finish(t, l, batch, tg, queuedEnqueueID(t, l, tg))
+			return nil
+		}},
+		{"re-run that ends between the scan and the manifest check", 0, 1, func(t *testing.T, l *live, batch string, tg providers.Target) func() {
+			finish(t, l, batch, tg, queuedEnqueueID(t, l, tg))
+			return func() { // as the re-run ends: Finish keeps the record, asynq's done removes the task
+				require.NoError(t, l.p.Admin.Inspector().DeleteTask(jobs.QueueName(tg.Provider), jobs.TaskID(tg)))
+			}
+		}},
+		{"second enqueue of a recorded target", 1, 0, func(t *testing.T, l *live, batch string, tg providers.Target) func() {
+			finish(t, l, batch, tg, "an-earlier-enqueue")
+			require.NoError(t, l.p.Redis.HIncrBy(context.Background(), "reaper:batch:"+batch, "total", 1).Err()) // its count
+			return nil
+		}},
+		{"target queued by another batch", 0, 0, func(t *testing.T, l *live, batch string, tg providers.Target) func() {
+			finish(t, l, batch, tg, queuedEnqueueID(t, l, tg))
+			require.NoError(t, l.p.Admin.Inspector().DeleteTask(jobs.QueueName(tg.Provider), jobs.TaskID(tg)))
+			l.submit(t, tg)
+			return nil
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := startLive(t, nil)
+			ctx := context.Background()
+			targets := l.stack.Targets(2, 0)
+			batch := l.submit(t, targets...)
+			tg := targets[1]
+			between := c.setup(t, l, batch, tg)
+			rdb := l.redis.Client()
+			if between != nil {
+				rdb.AddHook(&afterScanHook{do: between})
+			}
+			p := wiring.Pipeline(l.cfg, rdb)
+
+			rep, err := p.Admin.Reconcile(ctx, batch, jobs.ReconcileOptions{Manifest: jobs.ManifestOf(targets), Producer: p.Producer})
+			require.NoError(t, err)
+			assert.True(t, rep.AddsUp(), "%+v", rep)
+			assert.Zero(t, rep.Missing, "%+v", rep)
+			assert.Equal(t, c.reruns, rep.Reruns, "%+v", rep)
+			assert.Zero(t, rep.TotalAdded, "%+v", rep)
+			assert.Zero(t, rep.Reenqueued, "%+v", rep)
+			assert.Equal(t, 1, rep.HadRecord, "%+v", rep)
+			b, err := l.p.Store.Batch(ctx, batch)
+			require.NoError(t, err)
+			require.Equal(t, int64(len(targets)+c.extra), b.Total, "the total counts every enqueue once")
+
+			l.startWorker(t)
+			b = waitDone(t, l.p.Store, batch)
+			assert.Equal(t, int64(len(targets)), b.Total)
+			require.NoError(t, l.stack.Verify(ctx, l.p.Store, batch, targets))
+		})
+	}
+}
+
+// queuedEnqueueID is the enqueue id of tg's queued task.
+func queuedEnqueueID(t *testing.T, l *live, tg providers.Target) string {
+	t.Helper()
+	ti, err := l.p.Admin.Inspector().GetTaskInfo(jobs.QueueName(tg.Provider), jobs.TaskID(tg))
+	require.NoError(t, err)
+	p, err := jobs.DecodePayload(ti.Payload)
+	require.NoError(t, err)
+	return p.EnqueueID
+}
+
+// finish deletes tg at its fake and records it in batch by enqueue eid, as a worker does.
+func finish(t *testing.T, l *live, batch string, tg providers.Target, eid string) {
+	t.Helper()
+	ctx := context.Background()
+	deleter, err := wiring.Deleter(l.cfg, tg.Provider)
+	require.NoError(t, err)
+	res, err := deleter.Delete(ctx, tg)
+	require.NoError(t, err)
+	r := jobs.Record{Batch: batch, Provider: tg.Provider, Key: tg.Key(), EnqueueID: eid, Target: tg, Outcome: jobs.Deleted}
+	if res.Recycled {
+		r.Outcome, r.RecycledItemID = jobs.Recycled, res.RecycledItemID
+	}
+	wrote, err := l.p.Store.Finish(ctx, r, true)
+	require.NoError(t, err)
+	require.True(t, wrote)
+}

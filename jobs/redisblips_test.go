@@ -166,7 +166,7 @@ func TestRedisKilledMidEnqueueAndMidBatch(t *testing.T) {
 		rep, err = l.p.Admin.Reconcile(ctx, meta.ID, jobs.ReconcileOptions{Manifest: jobs.ManifestOf(targets), Producer: l.p.Producer})
 		return err == nil && rep.AddsUp()
 	}, 2*time.Minute, 500*time.Millisecond, "reconcile: %+v %v", rep, err)
-	t.Logf("reconcile: re-enqueued %d, missing before %d", rep.Reenqueued, rep.Missing)
+	t.Logf("reconcile: re-enqueued %d, re-runs %d, missing before %d", rep.Reenqueued, rep.Reruns, rep.Missing)
 
 	b := waitDoneWithin(t, l.p.Store, meta.ID, 5*time.Minute) // tasks cut off by a kill come back by lease recovery
 	require.NoError(t, stack.Verify(ctx, l.p.Store, meta.ID, targets))
