@@ -2,8 +2,10 @@ package limiter
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +42,7 @@ func TestSlotsAreBackToBackAcrossProcesses(t *testing.T) {
 	var waits []time.Duration
 	for round := range 10 {
 		for _, l := range fleet {
-			w, err := l.reserve(ctx, providers.VOD, iv)
+			w, err := l.reserve(ctx, providers.VOD, iv, 1)
 			require.NoError(t, err)
 			waits = append(waits, w)
 			if round == 0 && len(waits) == 1 {
@@ -146,4 +148,107 @@ func TestRedisErrorReachesEveryWaiter(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// One Redis call reserves consecutive slots for the tasks in line, as many as fit in lead: the
+// shared state moves on by one interval per task, and the tasks' slots are an interval apart.
+func TestOneReservationServesTheLine(t *testing.T) {
+	r := jobstest.StartRedis(t)
+	rdb := r.Client()
+	ctx := context.Background()
+	// The limit's next slot is 200 ms away, so the state after is known exactly: that plus an
+	// interval per task.
+	now, err := rdb.Time(ctx).Result()
+	require.NoError(t, err)
+	start := float64(now.UnixMicro())/1e6 - 1483228800 + 0.2
+	require.NoError(t, rdb.Set(ctx, "rate:"+testKey(providers.MSS), strconv.FormatFloat(start, 'f', 6, 64), time.Minute).Err())
+	calls := &countScripts{}
+	rdb.AddHook(calls)
+	for _, tc := range []struct {
+		rate, tasks, calls int
+	}{
+		{rate: 1000, tasks: 20, calls: 1}, // 1.01 ms apart: up to 49 slots per reservation
+		{rate: 100, tasks: 8, calls: 2},   // 10.1 ms: 4
+		{rate: 10, tasks: 2, calls: 2},    // 101 ms: one
+	} {
+		calls.n.Store(0)
+		before := nextFree(t, rdb, providers.MSS)
+		l := New(rdb, testKey)
+		q := l.queue(providers.MSS)
+		q.rate = tc.rate
+		line := make([]*waiter, tc.tasks)
+		for i := range line {
+			line[i] = &waiter{slot: make(chan slot, 1)}
+		}
+		q.waiters, q.serving = slices.Clone(line), true
+		go l.serve(providers.MSS, q)
+		iv := interval(tc.rate)
+		var prev time.Time
+		for i, w := range line {
+			s := <-w.slot
+			require.NoError(t, s.err)
+			if i > 0 {
+				assert.InDelta(t, iv, s.due.Sub(prev), float64(2*time.Millisecond), "rate %d, slot %d follows the one before", tc.rate, i)
+			}
+			prev = s.due
+		}
+		assert.Equal(t, int64(tc.calls), calls.n.Load(), "rate %d: Redis calls", tc.rate)
+		assert.InDelta(t, before+float64(tc.tasks)*iv.Seconds(), nextFree(t, rdb, providers.MSS), 1e-5, "rate %d: an interval per task", tc.rate)
+	}
+}
+
+// Tasks that arrive faster than maxLate lets a slot wait take spare slots their predecessors'
+// reservations added, without a Redis call; the shared state moves on only by the slots reserved,
+// and a spare past its time is dropped, not used.
+func TestSparesServeArrivalsWithoutRedis(t *testing.T) {
+	r := jobstest.StartRedis(t)
+	rdb := r.Client()
+	ctx := context.Background()
+	calls := &countScripts{}
+	rdb.AddHook(calls)
+	l := New(rdb, testKey)
+	const rate, n = 1000, 200 // 1.01 ms apart, maxLate 10 ms: tasks a slot apart get spares
+	iv := interval(rate)
+	for range n {
+		_, later, err := l.Wait(ctx, providers.MSS, rate, time.Minute)
+		require.NoError(t, err)
+		require.Zero(t, later)
+	}
+	q := l.queue(providers.MSS)
+	q.mu.Lock()
+	unused := len(q.spare)
+	q.mu.Unlock()
+	assert.Less(t, calls.n.Load(), int64(n/4), "most tasks took a spare")
+	assert.LessOrEqual(t, unused, maxSlots(iv), "spares left over")
+	// Every slot reserved was taken or is left over, but for a spare dropped now and then when
+	// this test runs late.
+	assert.InDelta(t, n+unused, calls.slots.Load(), 5, "slots reserved")
+
+	// A spare past its time is dropped: the next task reserves.
+	q.mu.Lock()
+	q.spare = []slot{{due: time.Now().Add(-2 * maxLate(iv)), interval: iv}}
+	q.mu.Unlock()
+	before := calls.n.Load()
+	_, _, err := l.Wait(ctx, providers.MSS, rate, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, before+1, calls.n.Load(), "the late spare was not used")
+}
+
+// countScripts counts the script calls a client makes, and the slots they reserve.
+type countScripts struct{ n, slots atomic.Int64 }
+
+func (c *countScripts) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *countScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (c *countScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "evalsha" {
+			c.n.Add(1)
+			args := cmd.Args() // evalsha sha 1 key interval slots
+			k, _ := args[len(args)-1].(int)
+			c.slots.Add(int64(k))
+		}
+		return next(ctx, cmd)
+	}
 }
