@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"math"
 	"strconv"
 	"testing"
 	"time"
@@ -72,14 +71,14 @@ func TestPipelinedEnqueueMatchesAsynq(t *testing.T) {
 			require.NotEmpty(t, piped.hash["msg"])
 
 			_, err = client.Enqueue(asynq.NewTask(tc.task.taskType(), piped.info.Payload), asynq.Queue(queue),
-				asynq.TaskID(id), asynq.MaxRetry(math.MaxInt32), asynq.Timeout(p.o.TaskTimeout))
+				asynq.TaskID(id), asynq.MaxRetry(maxAsynqRetry), asynq.Timeout(p.o.TaskTimeout))
 			require.ErrorIs(t, err, asynq.ErrTaskIDConflict, "asynq sees the pipelined task")
 
 			require.NoError(t, rdb.FlushAll(ctx).Err())
 			before := time.Now().UnixNano()
 			fresh := asynq.NewClientFromRedisClient(rdb) // a client adds a queue to asynq:queues once
 			_, err = fresh.Enqueue(asynq.NewTask(tc.task.taskType(), piped.info.Payload), asynq.Queue(queue),
-				asynq.TaskID(id), asynq.MaxRetry(math.MaxInt32), asynq.Timeout(p.o.TaskTimeout))
+				asynq.TaskID(id), asynq.MaxRetry(maxAsynqRetry), asynq.Timeout(p.o.TaskTimeout))
 			require.NoError(t, err)
 			byAsynq := readAsynqTask(t, r, queue, id)
 

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -24,7 +25,8 @@ import (
 //
 // A string field's form says how it is packed: raw (uvarint length, bytes), hex (a lowercase hex
 // string of even length as its bytes: uvarint length, bytes), decimal (a canonical base-10 number as
-// its uvarint) or, for the batch id only, a NewBatchID id (uvarint unix seconds, 4 bytes). The
+// its uvarint) or form 3: for the batch id a NewBatchID id (uvarint unix seconds, 4 bytes), for any
+// other field unpadded URL-safe base64 as its bytes (uvarint length, bytes; enqueue ids). The
 // encoder takes the shortest form that gives the string back exactly; numbers are uvarints, permanent
 // is a tag without value (present means true), delete_parts the JSON object {"delete_parts":[...]}.
 //
@@ -34,7 +36,8 @@ const (
 	formRaw   = 0
 	formHex   = 1
 	formDec   = 2
-	formBatch = 3
+	formBatch = 3 // the batch field's; base64 for the others
+	formB64   = 3
 )
 
 // Field numbers of payload version 2. Never reuse one: a queued task outlives a release.
@@ -136,6 +139,8 @@ func appendString(b []byte, num int, s string, batch bool) []byte {
 		if v, ok := packBatchID(s); ok {
 			try(formBatch, v)
 		}
+	} else if raw, err := base64.RawURLEncoding.DecodeString(s); err == nil && len(s) > 0 && base64.RawURLEncoding.EncodeToString(raw) == s {
+		try(formB64, append(binary.AppendUvarint(nil, uint64(len(raw))), raw...))
 	}
 	return append(b, best...)
 }
@@ -282,6 +287,12 @@ func (r *compactReader) str(form int, batch bool) (string, error) {
 	case form == formDec:
 		v, err := r.uvarint(formRaw)
 		return strconv.FormatUint(v, 10), err
+	case form == formB64 && !batch:
+		v, err := r.bytes()
+		if err != nil {
+			return "", err
+		}
+		return base64.RawURLEncoding.EncodeToString(v), nil
 	case form == formBatch && batch:
 		sec, err := r.uvarint(formRaw)
 		if err != nil || len(r.b) < 4 || sec > 1<<40 {

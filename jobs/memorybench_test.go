@@ -172,9 +172,19 @@ const (
 
 // startMemoryLive is startLive with the VOD sub-application production ids have, the fakes and the
 // rate limits unthrottled, a busy worker and the outcome stream off.
+// memListpack is the benchmark's Redis hash-max-listpack-value (0: Redis's default, 64). With 256, as
+// deploy/ configures Redis, asynq's task hashes stay listpacks: pass -bench.listpack 256 after the package.
+var memListpack = flag.Int("bench.listpack", 0, "BenchmarkMemory: Redis hash-max-listpack-value (0: Redis's default)")
+
 func startMemoryLive(b *testing.B) *live {
 	b.Helper()
 	r := jobstest.StartRedis(b)
+	if *memListpack > 0 {
+		if err := r.Client().ConfigSet(context.Background(), "hash-max-listpack-value", strconv.Itoa(*memListpack)).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	memLog(b, "redis hash-max-listpack-value: %s", r.Client().ConfigGet(context.Background(), "hash-max-listpack-value").Val()["hash-max-listpack-value"])
 	creds := fakestack.DefaultCredentials()
 	creds.VODSubApp = memVODSubApp
 	stack, err := fakestack.Start(fakestack.Options{Creds: creds, RecycleBin: true, Seed: 7})

@@ -14,13 +14,16 @@ import (
 // of reaper:batch:<id>:out, one per target, named by the target's key; the key already names the
 // target, so the value holds only the rest:
 //
-//	<code><attempts>|<first attempt, unix ms>|<last attempt - first, ms>|<enqueue id>[|<extras JSON>]
+//	<code><attempts>|<first attempt>|<last attempt - first>|<enqueue id>[|<recycle-bin item>[|<extras>]]
 //
-// for instance "d1|1764590000123|0|3fa2c1d04b5e". code is the outcome's letter (outcomeCodes). The
-// extras are there only when a field is set: the recycle-bin item, the provider's answer to a call
-// that did not succeed, and the target's fields its key does not give back (an SMH permanent delete,
-// an MSS app user; all of it when the key cannot be parsed). The finish script writes the record and
-// reads the first four parts; records an earlier release wrote (Record JSON) are read too.
+// for instance "d1|miy3x2kr|0|P8qKc2Bd": code is the outcome's letter (outcomeCodes), the times are
+// unix milliseconds and the item id in base 36, and the extras a JSON object, there only when one of
+// its fields is set: the provider's answer to a call that failed (status, code, message, request id),
+// and the target's fields its key does not give back (an SMH permanent delete, an MSS app user; all of
+// it when the key cannot be parsed). Every byte counts: a value under 28 bytes takes Redis's 32-byte
+// allocation, the next is 48. So a success keeps no request id (the stream entry has it). The finish
+// script writes the first four parts and reads them back; records an earlier release wrote (Record
+// JSON) are read too.
 
 // outcomeCodes are the outcomes' letters in a compact record. Never reuse one.
 var outcomeCodes = map[Outcome]string{
@@ -39,7 +42,6 @@ var outcomeOfCode = func() map[byte]Outcome {
 
 // recordExtras are a compact record's optional fields.
 type recordExtras struct {
-	RecycledItemID int64  `json:"rid,omitempty"`
 	HTTPStatus     int    `json:"st,omitempty"`
 	Code           string `json:"code,omitempty"`
 	Message        string `json:"msg,omitempty"`
@@ -50,10 +52,13 @@ type recordExtras struct {
 	Target *providers.Target `json:"T,omitempty"`
 }
 
-// recordExtrasOf is the extras part of r's compact record, "" when it has none.
+// recordExtrasOf is what follows the enqueue id in r's compact record: "", "|<item>" or
+// "|<item>|<extras>" (the item empty when there is none).
 func recordExtrasOf(r Record) (string, error) {
-	x := recordExtras{RecycledItemID: r.RecycledItemID, HTTPStatus: r.HTTPStatus, Code: r.Code, Message: r.Message,
-		RequestID: r.RequestID}
+	x := recordExtras{HTTPStatus: r.HTTPStatus, Code: r.Code, Message: r.Message}
+	if r.Outcome == Failed || r.Outcome == Conflict {
+		x.RequestID = r.RequestID // what to quote to the provider about a failure; a success's is on the stream
+	}
 	if base, ok := providers.ParseKey(r.Key); ok && base.Provider == r.Target.Provider {
 		if d := r.Target.Diff(base); !d.Equal(providers.Target{}) {
 			x.Diff = &d
@@ -64,14 +69,24 @@ func recordExtrasOf(r Record) (string, error) {
 	} else {
 		x.Target = &r.Target
 	}
+	item := ""
+	if r.RecycledItemID != 0 {
+		if r.RecycledItemID < 0 {
+			return "", fmt.Errorf("recycled item id %d is negative", r.RecycledItemID)
+		}
+		item = strconv.FormatInt(r.RecycledItemID, 36)
+	}
 	if x == (recordExtras{}) {
-		return "", nil
+		if item == "" {
+			return "", nil
+		}
+		return "|" + item, nil
 	}
 	b, err := json.Marshal(x)
 	if err != nil {
 		return "", err
 	}
-	return "|" + string(b), nil
+	return "|" + item + "|" + string(b), nil
 }
 
 func (x recordExtras) targetDiff() providers.Target {
@@ -96,26 +111,32 @@ func decodeRecord(batch, key, v string) (Record, error) {
 	if !ok {
 		return bad("unknown outcome code")
 	}
-	parts := strings.SplitN(v[1:], "|", 5)
+	parts := strings.SplitN(v[1:], "|", 6)
 	if len(parts) < 4 {
 		return bad("too few parts")
 	}
 	var n [3]int64
-	for i := range n {
+	for i, base := range []int{10, 36, 36} {
 		var err error
-		if n[i], err = strconv.ParseInt(parts[i], 10, 64); err != nil || n[i] < 0 {
+		if n[i], err = strconv.ParseInt(parts[i], base, 64); err != nil || n[i] < 0 {
 			return bad("part " + strconv.Itoa(i+1) + " is not a count")
 		}
 	}
 	r := Record{Batch: batch, Key: key, EnqueueID: parts[3], Outcome: outcome, Attempts: int(n[0]),
 		FirstAttempt: time.UnixMilli(n[1]).UTC(), LastAttempt: time.UnixMilli(n[1] + n[2]).UTC()}
+	if len(parts) > 4 && parts[4] != "" {
+		var err error
+		if r.RecycledItemID, err = strconv.ParseInt(parts[4], 36, 64); err != nil || r.RecycledItemID <= 0 {
+			return bad("the recycle-bin item is not an id")
+		}
+	}
 	var x recordExtras
-	if len(parts) == 5 {
-		if err := json.Unmarshal([]byte(parts[4]), &x); err != nil {
+	if len(parts) > 5 {
+		if err := json.Unmarshal([]byte(parts[5]), &x); err != nil {
 			return bad("extras: " + err.Error())
 		}
 	}
-	r.RecycledItemID, r.HTTPStatus, r.Code, r.Message, r.RequestID = x.RecycledItemID, x.HTTPStatus, x.Code, x.Message, x.RequestID
+	r.HTTPStatus, r.Code, r.Message, r.RequestID = x.HTTPStatus, x.Code, x.Message, x.RequestID
 	if x.Target != nil {
 		r.Target = *x.Target
 	} else if base, ok := providers.ParseKey(key); ok {
@@ -126,6 +147,22 @@ func decodeRecord(batch, key, v string) (Record, error) {
 	r.Provider = r.Target.Provider
 	return r, nil
 }
+
+// base36Lua defines b36(n), a non-negative integer in base 36 (strconv.FormatInt(n, 36)), for the
+// finish script's record times.
+const base36Lua = `
+local function b36(n)
+  n = math.floor(n)
+  if n <= 0 then return '0' end
+  local s = ''
+  while n > 0 do
+    local d = n % 36
+    s = string.sub('0123456789abcdefghijklmnopqrstuvwxyz', d + 1, d + 1) .. s
+    n = math.floor(n / 36)
+  end
+  return s
+end
+`
 
 // rfc3339Lua defines rfc3339(ms) for the finish script: unix ms as RFC 3339 UTC with milliseconds,
 // the stream entry's first_attempt (Redis's Lua has no date functions; this is the civil-from-days

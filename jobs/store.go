@@ -313,8 +313,8 @@ func (s *Store) note(ctx context.Context, batch, key, callID, code string, outag
 //
 //	KEYS[1] batch:<id>  KEYS[2] batch:<id>:out  KEYS[3] batch:<id>:try  KEYS[4] outcomes stream
 //	KEYS[5] batch:<id>:parked  KEYS[6] parked:<provider>  KEYS[7] batch:<id>:audit  KEYS[8] notify outbox
-//	ARGV[1] target key  ARGV[2] outcome  ARGV[3] its record code  ARGV[4] the record's extras ("" or
-//	"|{...}", recordcodec.go)  ARGV[5] now (RFC 3339)  ARGV[6] attempts to add (0 or 1)
+//	ARGV[1] target key  ARGV[2] outcome  ARGV[3] its record code  ARGV[4] what the record holds after
+//	the enqueue id (recordExtrasOf)  ARGV[5] now (RFC 3339)  ARGV[6] attempts to add (0 or 1)
 //	ARGV[7] ttl seconds  ARGV[8] stream retention ms (0: no stream entry)
 //	ARGV[9] stream max length (0: none)  ARGV[10] now (unix ms)  ARGV[11] enqueue id  ARGV[12] batch id
 //	ARGV[13] the stream entry's Record JSON without attempts, times and closing brace
@@ -326,7 +326,7 @@ func (s *Store) note(ctx context.Context, batch, key, callID, code string, outag
 // finishRecorded when it recorded the outcome (clear: the target already had one, from another
 // enqueue of the same target, which is then counted as a duplicate, or from this one running twice),
 // finishSuspended when this outcome suspended the batch, finishDone when it made the batch done.
-var finishScript = redis.NewScript(luaWithSchema(announceDoneLua + rfc3339Lua + `
+var finishScript = redis.NewScript(luaWithSchema(announceDoneLua + rfc3339Lua + base36Lua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
 end
@@ -344,7 +344,7 @@ if old then
     was = ({already_gone = '{{code:already_gone}}', cancelled = '{{code:cancelled}}'})[was] or was
     on = string.match(old, '"attempts":(%d+)')
   else
-    was, on, ofirst, oeid = string.match(old, '^(%a)(%d+)|(%d+)|%d+|([^|]*)')
+    was, on, ofirst, oeid = string.match(old, '^(%a)(%d+)|(%w+)|%w+|([^|]*)')
   end
   if oeid ~= ARGV[11] then
     redis.call('HINCRBY', KEYS[1], '{{total}}', -1)
@@ -359,7 +359,7 @@ if old then
   end
   replaced = was == '{{code:already_gone}}' and 'already_gone' or 'cancelled'
   n = (tonumber(on) or 0) + tonumber(ARGV[6])
-  first = tonumber(ofirst) or tonumber(ARGV[10])
+  first = tonumber(ofirst or '', 36) or tonumber(ARGV[10])
 else
   local prev = redis.call('HMGET', KEYS[3], key..'{{|n}}', key..'{{|f}}', key..'{{|nights}}')
   n = tonumber(ARGV[6]) + (tonumber(prev[1]) or 0)
@@ -372,7 +372,7 @@ else
   end
 end
 local now_ms = tonumber(ARGV[10])
-local rec = ARGV[3]..n..'|'..string.format('%d', first)..'|'..string.format('%d', math.max(now_ms - first, 0))..'|'..ARGV[11]..ARGV[4]
+local rec = ARGV[3]..n..'|'..b36(first)..'|'..b36(now_ms - first)..'|'..ARGV[11]..ARGV[4]
 redis.call('HSET', KEYS[2], key, rec)
 local count = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 local terminal = 0

@@ -78,17 +78,24 @@ func (p Payload) taskType() string {
 // so the same item queued twice is a duplicate while a delete of the same path is not.
 func (p Payload) taskID() string {
 	if p.Op == OpRestore {
-		return "r" + shortID(p.Target.Key()+"\n"+strconv.FormatInt(p.RecycledItemID, 10))
+		return shortID(p.Target.Key() + "\n" + strconv.FormatInt(p.RecycledItemID, 10))
 	}
 	return TaskID(p.Target)
 }
 
-// TaskType is the asynq task type for deletes at provider n.
-func TaskType(n providers.Name) string { return "reaper:delete:" + string(n) }
+// TaskType is the asynq task type for deletes at provider n: "del:<n>", short because every queued
+// task carries it. Workers also run "reaper:delete:<n>", what releases before 2 queued
+// (legacyTaskTypes).
+func TaskType(n providers.Name) string { return "del:" + string(n) }
 
 // restoreTaskType is the asynq task type for an undo's restores at provider n; they share the
 // provider's queue (and so its rate limit and breaker) with its deletes.
-func restoreTaskType(n providers.Name) string { return "reaper:restore:" + string(n) }
+func restoreTaskType(n providers.Name) string { return "rst:" + string(n) }
+
+// legacyTaskTypes are the task types earlier releases queued for provider n, which workers still run.
+func legacyTaskTypes(n providers.Name) []string {
+	return []string{"reaper:delete:" + string(n), "reaper:restore:" + string(n)}
+}
 
 // QueueName is the asynq queue of provider n. Each provider has its own, so one provider's outage or
 // throttle never starves the others.
@@ -97,16 +104,16 @@ func QueueName(n providers.Name) string { return "reaper-" + string(n) }
 // TaskID is the asynq task id of a target: derived from its key, so enqueueing the same target while
 // it is still queued fails with asynq's ErrTaskIDConflict and is reported as a duplicate.
 //
-// It is "d" and 96 bits of the key's SHA-256 (16 characters of URL-safe base64). A task's id is in
-// its key, its queue list and its message, so each character costs three bytes a task; at 96 bits two
+// It is 84 bits of the key's SHA-256 (14 characters of URL-safe base64). A task's id is in its key,
+// its queue list and its message, so each character costs three bytes a task; at 84 bits two
 // different targets share an id (and the second would be reported a duplicate) with a probability
-// under 1e-15 among ten million queued ones. Releases before 2 used "del-" and 128 hex bits.
-func TaskID(t providers.Target) string { return "d" + shortID(t.Key()) }
+// under 3e-12 among ten million queued ones. Releases before 2 used "del-" and 128 hex bits.
+func TaskID(t providers.Target) string { return shortID(t.Key()) }
 
-// shortID is 96 bits of s's SHA-256 in URL-safe base64 (16 characters).
+// shortID is 84 bits of s's SHA-256 in URL-safe base64 (14 characters).
 func shortID(s string) string {
 	sum := sha256.Sum256([]byte(s))
-	return base64.RawURLEncoding.EncodeToString(sum[:12])
+	return base64.RawURLEncoding.EncodeToString(sum[:11])[:14]
 }
 
 // EncodePayload validates p and serialises it.

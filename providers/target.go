@@ -13,7 +13,7 @@ import (
 // Fields that belong to another provider must be empty, so a mistyped line fails validation instead of
 // deleting something unexpected.
 type Target struct {
-	Provider Name `json:"provider"`
+	Provider Name `json:"provider,omitempty"` // required; omitempty for the outcome store's target diffs
 
 	// FileID is the MSS file_id or the VOD FileId.
 	FileID string `json:"file_id,omitempty"`
