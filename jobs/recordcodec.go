@@ -42,10 +42,10 @@ var outcomeOfCode = func() map[byte]Outcome {
 
 // recordExtras are a compact record's optional fields.
 type recordExtras struct {
-	HTTPStatus     int    `json:"st,omitempty"`
-	Code           string `json:"code,omitempty"`
-	Message        string `json:"msg,omitempty"`
-	RequestID      string `json:"req,omitempty"`
+	HTTPStatus int    `json:"st,omitempty"`
+	Code       string `json:"code,omitempty"`
+	Message    string `json:"msg,omitempty"`
+	RequestID  string `json:"req,omitempty"`
 	// Diff is what the key does not give back: the fields ParseKey(key) lacks; Target is the whole
 	// target, there instead when the key cannot be parsed.
 	Diff   *providers.Target `json:"t,omitempty"`

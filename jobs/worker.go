@@ -62,6 +62,9 @@ func newMux(h *handler) *asynq.ServeMux {
 	for _, n := range providers.Names {
 		mux.Handle(TaskType(n), h)
 		mux.Handle(restoreTaskType(n), h)
+		for _, typ := range legacyTaskTypes(n) {
+			mux.Handle(typ, h)
+		}
 	}
 	return mux
 }
