@@ -134,6 +134,9 @@ type Breaker struct {
 type Outcomes struct {
 	// Retention is how long a batch's records and counters are kept after its last outcome.
 	Retention time.Duration `yaml:"retention"`
+	// Stream turns the outcome stream (reaper:outcomes) on: one entry per outcome, about 500 bytes of
+	// Redis each for StreamRetention. Off, outcomes are in the batch records only (report, status).
+	Stream bool `yaml:"stream"`
 	// StreamRetention is how long an entry stays on the outcome stream (reaper:outcomes), by Redis's
 	// clock, whatever consumers have read; a consumer that falls further behind misses entries (the
 	// batch records stay for Retention). 0 turns the stream off.
@@ -256,7 +259,7 @@ func Default() Config {
 			ConsecutiveFailures: 5, FailureRatio: 0.5, MinRequests: 20,
 			Interval: time.Minute, ProbeInterval: time.Second, OpenTimeout: 30 * time.Second, HalfOpenRequests: 1,
 		},
-		Outcomes: Outcomes{Retention: 30 * 24 * time.Hour, StreamRetention: 24 * time.Hour},
+		Outcomes: Outcomes{Retention: 30 * 24 * time.Hour, Stream: true, StreamRetention: 24 * time.Hour},
 		Enqueue:  Enqueue{ConfirmAbove: 100_000, Parallel: 32},
 		Batch:    defaultBatch(),
 		Providers: Providers{

@@ -26,8 +26,8 @@ func Pipeline(cfg *config.Config, rdb redis.UniversalClient) *jobs.Pipeline {
 // Options are cfg's jobs.Options.
 func Options(cfg *config.Config) jobs.Options {
 	streamRetention := cfg.Outcomes.StreamRetention
-	if streamRetention == 0 {
-		streamRetention = -1 // outcomes.stream_retention: 0 turns the stream off
+	if streamRetention == 0 || !cfg.Outcomes.Stream {
+		streamRetention = -1 // outcomes.stream: false, or outcomes.stream_retention: 0, turns the stream off
 	}
 	r := cfg.Retry
 	b := cfg.Breaker

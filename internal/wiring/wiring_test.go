@@ -56,3 +56,18 @@ func TestCheckReportsEveryProvidersCredentials(t *testing.T) {
 	ok := load(t, "providers:\n  vod: {enabled: true}\n", map[string]string{"REAPER_VOD_SECRET_ID": "id", "REAPER_VOD_SECRET_KEY": "key"})
 	assert.NoError(t, wiring.Check(ok))
 }
+
+// The outcome stream is on by default; outcomes.stream: false and outcomes.stream_retention: 0 each
+// turn it off (a negative StreamRetention: the store writes no entry).
+func TestOutcomeStreamSwitch(t *testing.T) {
+	for yaml, on := range map[string]bool{
+		"outcomes: {}\n":                     true,
+		"outcomes: {stream: true}\n":         true,
+		"outcomes: {stream: false}\n":        false,
+		"outcomes: {stream_retention: 0s}\n": false,
+	} {
+		o := wiring.Options(load(t, "providers:\n  vod: {enabled: true}\n"+yaml,
+			map[string]string{"REAPER_VOD_SECRET_ID": "id", "REAPER_VOD_SECRET_KEY": "key"}))
+		assert.Equal(t, on, o.Store.StreamRetention > 0, yaml)
+	}
+}
