@@ -10,8 +10,9 @@
 // reserves consecutive slots for the tasks in line, as many as fit in lead (one at low rates), and no
 // herd of waiters polling Redis. When this process's tasks arrive faster than maxLate allows a slot to
 // wait for its caller (above about 200 a second), the call also reserves a few spare slots for the
-// tasks expected within half of it, which take them without a Redis call; a spare not taken in time
-// is dropped (a slot of the limit unused, never a call above it).
+// tasks expected within half of it, which take them without a Redis call, while the limit has room (its
+// slots are due at once); a spare not taken in time is dropped (a slot unused, never a call above the
+// limit).
 package limiter
 
 import (
@@ -65,8 +66,12 @@ type queue struct {
 	// spare are slots reserved for tasks not in line yet, in due order; spareUsed counts those taken
 	// since the last reservation (the next reserves at most about twice as many). arrival is the
 	// average gap between this process's tasks asking (0: unknown), lastArrival the latest ask.
-	spare       []slot
-	spareUsed   int
+	spare     []slot
+	spareUsed int
+	// idle says the latest reservation's first slot was due at once: the limit has room to spare.
+	// Only then are spares reserved: where the limit binds, a spare nobody takes in time is a slot
+	// the fleet loses.
+	idle        bool
 	arrival     time.Duration
 	lastArrival time.Time
 }
@@ -197,11 +202,12 @@ func (q *queue) noteArrival(now time.Time) {
 	q.lastArrival = now
 }
 
-// sparesLocked is how many spare slots a reservation for k tasks in line adds: those the tasks
+// sparesLocked is how many spare slots a reservation for k tasks in line adds: none while the limit
+// binds (the latest reservation had to wait), else those the tasks
 // arriving at the recent pace would take within half of maxLate, at most about twice as many as were
 // taken since the last reservation, and within maxSlots. The caller holds q.mu.
 func (q *queue) sparesLocked(iv time.Duration, k int) int {
-	if q.arrival <= 0 || len(q.spare) > 0 {
+	if !q.idle || q.arrival <= 0 || len(q.spare) > 0 {
 		return 0
 	}
 	return max(0, min(maxSlots(iv)-k, int(maxLate(iv)/2/q.arrival), 2*q.spareUsed+1))
@@ -310,6 +316,7 @@ func (l *Limiter) serve(n providers.Name, q *queue) {
 		clear(line) // no waiter is kept alive by the reused array
 		q.mu.Lock()
 		q.reserving = false
+		q.idle = wait <= 0
 		if gap := first.Sub(q.lastDue); gap < 4*q.spacing+time.Second {
 			// Consecutive reservations: their gap, per slot, is this process's share of the rate.
 			q.spacing = (4*q.spacing + max((gap+last.Sub(first))/time.Duration(m), iv)) / 5

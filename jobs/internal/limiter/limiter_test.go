@@ -197,9 +197,9 @@ func TestOneReservationServesTheLine(t *testing.T) {
 	}
 }
 
-// Tasks that arrive faster than maxLate lets a slot wait take spare slots their predecessors'
-// reservations added, without a Redis call; the shared state moves on only by the slots reserved,
-// and a spare past its time is dropped, not used.
+// While the limit has room, tasks that arrive faster than maxLate lets a slot wait take spare slots
+// their predecessors' reservations added, without a Redis call; few spares go unused, and a spare past
+// its time is dropped, not used.
 func TestSparesServeArrivalsWithoutRedis(t *testing.T) {
 	r := jobstest.StartRedis(t)
 	rdb := r.Client()
@@ -207,12 +207,13 @@ func TestSparesServeArrivalsWithoutRedis(t *testing.T) {
 	calls := &countScripts{}
 	rdb.AddHook(calls)
 	l := New(rdb, testKey)
-	const rate, n = 1000, 200 // 1.01 ms apart, maxLate 10 ms: tasks a slot apart get spares
+	const rate, n = 10000, 200 // 0.1 ms apart, maxLate 10 ms: tasks about 0.3 ms apart get spares
 	iv := interval(rate)
 	for range n {
 		_, later, err := l.Wait(ctx, providers.MSS, rate, time.Minute)
 		require.NoError(t, err)
 		require.Zero(t, later)
+		time.Sleep(300 * time.Microsecond)
 	}
 	q := l.queue(providers.MSS)
 	q.mu.Lock()
@@ -220,9 +221,11 @@ func TestSparesServeArrivalsWithoutRedis(t *testing.T) {
 	q.mu.Unlock()
 	assert.Less(t, calls.n.Load(), int64(n/4), "most tasks took a spare")
 	assert.LessOrEqual(t, unused, maxSlots(iv), "spares left over")
-	// Every slot reserved was taken or is left over, but for a spare dropped now and then when
-	// this test runs late.
-	assert.InDelta(t, n+unused, calls.slots.Load(), 5, "slots reserved")
+	// Every slot reserved was taken or is left over, but for a few spares dropped when the tasks
+	// came slower than their pace said.
+	dropped := calls.slots.Load() - n - int64(unused)
+	assert.GreaterOrEqual(t, dropped, int64(0))
+	assert.LessOrEqual(t, dropped, int64(n/10), "spares dropped")
 
 	// A spare past its time is dropped: the next task reserves.
 	q.mu.Lock()
