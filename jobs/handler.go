@@ -157,26 +157,38 @@ func (h *handler) ProcessTask(ctx context.Context, task *asynq.Task) (err error)
 			log.Error("undecodable task payload", "error", err)
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
-		return h.finish(ctx, log, Record{Batch: p.Batch, Provider: p.Target.Provider, Key: p.Target.Key(),
-			EnqueueID: p.EnqueueID, Target: p.Target, Outcome: Failed, Code: "invalid", Message: err.Error()}, false)
+		return h.fail(ctx, log, &p, "invalid", err.Error())
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("handler panic", "panic", r)
-			err = h.finish(ctx, log, Record{Batch: p.Batch, Provider: p.Target.Provider, Key: p.Target.Key(),
-				EnqueueID: p.EnqueueID, Target: p.Target, Outcome: Failed, Code: "panic", Message: fmt.Sprint(r)}, false)
+			err = h.fail(ctx, log, &p, "panic", fmt.Sprint(r))
 		}
 	}()
-	return h.process(ctx, log, p)
+	return h.process(ctx, log, &p)
+}
+
+// fail records p failed with code and message, having made no provider call. Its record lives in
+// its own frame, not ProcessTask's, which every task's stack holds (see process).
+func (h *handler) fail(ctx context.Context, log *slog.Logger, p *Payload, code, message string) error {
+	return h.finish(ctx, log, &Record{Batch: p.Batch, Provider: p.Target.Provider, Key: p.Target.Key(),
+		EnqueueID: p.EnqueueID, Target: p.Target, Outcome: Failed, Code: code, Message: message}, false)
 }
 
 // process runs attempts until one ends the task or asks for a wait longer than the handler waits in
 // place (handlerOptions.MaxWait): a short backoff or throttle is waited out here, holding the slot,
 // instead of a round trip through asynq's retry set, which comes back only at the forwarder's next
 // poll and, if its own write fails, only after asynq's lease recovery a minute or two later.
-func (h *handler) process(ctx context.Context, log *slog.Logger, p Payload) error {
+//
+// p is passed by pointer here and below: the handler runs on a new goroutine per task, whose stack
+// grows by copying, and the payload copied into each frame made reaper's tasks grow it once more than
+// a bare asynq handler's.
+func (h *handler) process(ctx context.Context, log *slog.Logger, p *Payload) error {
 	for {
 		err := h.attempt(ctx, log, p)
+		if err == nil {
+			return nil
+		}
 		var rs *rescheduleError
 		if !errors.As(err, &rs) || rs.After > h.maxWait || rs.Reason == "parked" || rs.Reason == reasonSuspended {
 			return err
@@ -195,7 +207,7 @@ func (h *handler) process(ctx context.Context, log *slog.Logger, p Payload) erro
 }
 
 // attempt is one try: cancel check, breaker, rate limit, provider call, decision.
-func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) error {
+func (h *handler) attempt(ctx context.Context, log *slog.Logger, p *Payload) error {
 	t := p.Target
 	rec := Record{Batch: p.Batch, Provider: t.Provider, Key: t.Key(), EnqueueID: p.EnqueueID, Target: t}
 	// No per-task "already recorded?" read: a re-run after a crash, or a second line for the same
@@ -206,7 +218,7 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 		return err // before any provider call: asynq runs it again, no budget spent
 	case st.cancelled:
 		rec.Outcome = Cancelled
-		return h.finish(ctx, log, rec, false)
+		return h.finish(ctx, log, &rec, false)
 	case st.suspended:
 		// Held, unrecorded, budget untouched, until the batch is resumed (Admin.ResumeBatch runs held
 		// tasks at once) or cancelled.
@@ -215,7 +227,7 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 	lane, ok := h.lanes[t.Provider]
 	if !ok {
 		rec.Outcome, rec.Code, rec.Message = Failed, "not_configured", "this worker has no client for provider "+string(t.Provider)
-		return h.finish(ctx, log, rec, false)
+		return h.finish(ctx, log, &rec, false)
 	}
 	// Held by the breaker (here or, through its hint, in another worker): wait in short steps, so the
 	// task runs within HintRecheck of the provider's recovery instead of a whole open period later.
@@ -224,23 +236,27 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 	}
 	start := time.Now()
 	res, restored, grouped, err := h.call(ctx, lane, p)
-	var nc notCalled
-	if errors.As(err, &nc) {
-		return nc.err // the rate limiter's wait or error: no call was made
-	}
-	if breaker.IsRefusal(err) {
-		// Open, or half-open with its probe already out (here or in another worker): ask again shortly.
-		return &rescheduleError{After: max(lane.Breaker.Hold(ctx), breaker.HintRecheck), Reason: "breaker open"}
-	}
-	class := providers.ClassOf(err)
-	pe, _ := providers.AsError(err)
-	if pe != nil {
-		rec.HTTPStatus, rec.Code, rec.Message, rec.RequestID = pe.HTTPStatus, pe.Code, pe.Message, pe.RequestID
-		if rec.Message == "" && pe.Err != nil {
-			rec.Message = pe.Err.Error()
+	var class providers.Class
+	var pe *providers.Error
+	if err != nil { // the checks below cost allocations: none on success
+		var nc notCalled
+		if errors.As(err, &nc) {
+			return nc.err // the rate limiter's wait or error: no call was made
 		}
-	} else if err != nil {
-		rec.Message = err.Error()
+		if breaker.IsRefusal(err) {
+			// Open, or half-open with its probe already out (here or in another worker): ask again shortly.
+			return &rescheduleError{After: max(lane.Breaker.Hold(ctx), breaker.HintRecheck), Reason: "breaker open"}
+		}
+		class = providers.ClassOf(err)
+		pe, _ = providers.AsError(err)
+		if pe != nil {
+			rec.HTTPStatus, rec.Code, rec.Message, rec.RequestID = pe.HTTPStatus, pe.Code, pe.Message, pe.RequestID
+			if rec.Message == "" && pe.Err != nil {
+				rec.Message = pe.Err.Error()
+			}
+		} else {
+			rec.Message = err.Error()
+		}
 	}
 	if !grouped {
 		h.observer.Call(t.Provider, class, rec.Code, time.Since(start))
@@ -284,7 +300,7 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 				rec.Outcome, rec.RecycledItemID = Recycled, res.RecycledItemID
 			}
 		}
-		return h.finish(ctx, log, rec, true)
+		return h.finish(ctx, log, &rec, true)
 	case reschedule:
 		return &rescheduleError{After: h.policy.spread(d.After), Reason: d.Reason, Code: rec.Code}
 	case retry:
@@ -292,14 +308,17 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 		return &rescheduleError{After: d.After, Reason: "retry", Code: rec.Code}
 	}
 
-	// Exhausted: the overnight window may give it another night; otherwise it fails, its calls already
-	// counted.
+	return h.exhausted(ctx, log, p, &rec, facts.Calls, d, err)
+}
+
+// exhausted ends a retry-class failure that has used its attempts (calls, counted already): the
+// overnight window may give it another night; otherwise it fails. (Its own frame: see process.)
+func (h *handler) exhausted(ctx context.Context, log *slog.Logger, p *Payload, rec *Record, calls int, d decision, callErr error) error {
 	if h.Park != nil {
 		var after time.Duration
 		var parked bool
-		callErr := err
 		perr := h.retryWrite(ctx, func(ctx context.Context) (werr error) {
-			after, parked, werr = h.Park(ctx, p, facts.Calls, callErr)
+			after, parked, werr = h.Park(ctx, *p, calls, callErr)
 			return werr
 		})
 		if perr != nil {
@@ -322,7 +341,23 @@ func (h *handler) attempt(ctx context.Context, log *slog.Logger, p Payload) erro
 // the lane batches deletes or the task is a restore. grouped says the call was shared (its leader
 // reported it to the observer, once for the group). A failure before any call (the rate limiter's
 // wait or error) comes back wrapped in notCalled.
-func (h *handler) call(ctx context.Context, ln lane, p Payload) (res providers.Result, restored *providers.RestoreItem, grouped bool, err error) {
+func (h *handler) call(ctx context.Context, ln lane, p *Payload) (res providers.Result, restored *providers.RestoreItem, grouped bool, err error) {
+	if p.Op == OpRestore || ln.batch != nil {
+		return h.callGrouped(ctx, ln, p)
+	}
+	if err := h.waitForRate(ctx, p.Target.Provider, ln.RateLimit); err != nil {
+		return res, nil, false, notCalled{err}
+	}
+	// The call is not cancelled with the task: asynq cancels a handler it stops waiting for (shutdown,
+	// task timeout), and a delete aborted in flight may still have happened at the provider, leaving
+	// nothing to record but a re-run's already_gone. The client's own timeout bounds the call.
+	callCtx := context.WithoutCancel(ctx)
+	res, err = ln.Breaker.Execute(func() (providers.Result, error) { return ln.Deleter.Delete(callCtx, p.Target) })
+	return res, nil, false, err
+}
+
+// callGrouped is call for a restore, or a delete the lane batches: one item of a group call.
+func (h *handler) callGrouped(ctx context.Context, ln lane, p *Payload) (res providers.Result, restored *providers.RestoreItem, grouped bool, err error) {
 	t := p.Target
 	ready := func(ctx context.Context) error {
 		if err := h.waitForRate(ctx, t.Provider, ln.RateLimit); err != nil {
@@ -330,10 +365,7 @@ func (h *handler) call(ctx context.Context, ln lane, p Payload) (res providers.R
 		}
 		return nil
 	}
-	// The call is not cancelled with the task: asynq cancels a handler it stops waiting for (shutdown,
-	// task timeout), and a delete aborted in flight may still have happened at the provider, leaving
-	// nothing to record but a re-run's already_gone. The client's own timeout bounds the call.
-	callCtx := context.WithoutCancel(ctx)
+	callCtx := context.WithoutCancel(ctx) // not cancelled with the task: see call
 	// shared runs one group call through the breaker and reports it once.
 	shared := func(do func() error) error {
 		start := time.Now()
@@ -348,8 +380,7 @@ func (h *handler) call(ctx context.Context, ln lane, p Payload) (res providers.R
 		}
 		return err
 	}
-	switch {
-	case p.Op == OpRestore:
+	if p.Op == OpRestore {
 		if ln.restore == nil {
 			return res, nil, false, &providers.Error{Provider: t.Provider, Class: providers.Fatal, Code: "not_restorable",
 				Message: "provider " + string(t.Provider) + " has no recycle bin to restore from"}
@@ -368,25 +399,19 @@ func (h *handler) call(ctx context.Context, ln lane, p Payload) (res providers.R
 			return res, nil, true, err
 		}
 		return res, &item, true, item.Err
-	case ln.batch != nil:
-		item, err := ln.batch.do(ctx, ln.batcher.BatchKey(t), t, ready,
-			func(ts []providers.Target) (items []providers.BatchItem, err error) {
-				err = shared(func() (err error) {
-					items, err = ln.batcher.DeleteBatch(callCtx, ts)
-					return err
-				})
-				return items, err
+	}
+	item, err := ln.batch.do(ctx, ln.batcher.BatchKey(t), t, ready,
+		func(ts []providers.Target) (items []providers.BatchItem, err error) {
+			err = shared(func() (err error) {
+				items, err = ln.batcher.DeleteBatch(callCtx, ts)
+				return err
 			})
-		if err != nil {
-			return res, nil, true, err
-		}
-		return item.Result, nil, true, item.Err
+			return items, err
+		})
+	if err != nil {
+		return res, nil, true, err
 	}
-	if err := ready(ctx); err != nil {
-		return res, nil, false, err
-	}
-	res, err = ln.Breaker.Execute(func() (providers.Result, error) { return ln.Deleter.Delete(callCtx, t) })
-	return res, nil, false, err
+	return item.Result, nil, true, item.Err
 }
 
 // notCalled wraps an error that came before any provider call (the rate limiter's).
@@ -432,7 +457,7 @@ func (h *handler) waitForRate(ctx context.Context, n providers.Name, perSecond i
 }
 
 // note counts a provider call that did not end the task, retrying the write in place.
-func (h *handler) note(ctx context.Context, p Payload, key, callID, code string, outage, throttle bool) (tryCounts, error) {
+func (h *handler) note(ctx context.Context, p *Payload, key, callID, code string, outage, throttle bool) (tryCounts, error) {
 	var n tryCounts
 	err := h.retryWrite(ctx, func(ctx context.Context) (err error) {
 		n, err = h.store.note(ctx, p.Batch, key, callID, code, outage, throttle)
@@ -451,7 +476,7 @@ func (h *handler) retryWrite(ctx context.Context, write func(context.Context) er
 	detached := context.WithoutCancel(ctx)
 	// The first try costs no timer: most writes succeed at once.
 	err := write(detached)
-	if err == nil || errors.As(err, new(errNoBatch)) {
+	if err == nil || errors.Is(err, ErrNoBatch) {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(detached, h.persist)
@@ -467,8 +492,7 @@ func retryRedis(ctx context.Context, write func(context.Context) error) error {
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		var ns errNoBatch
-		if errors.As(err, &ns) {
+		if errors.Is(err, ErrNoBatch) {
 			return err // nothing to retry for
 		}
 		t := time.NewTimer(wait)
@@ -486,33 +510,34 @@ func retryRedis(ctx context.Context, write func(context.Context) error) error {
 // Redis stays unreachable for the whole persist timeout does the task fail this run: asynq runs it
 // again, and the re-run's record is corrected by this one if it lands later (a deletion replaces a
 // re-run's already_gone).
-func (h *handler) finish(ctx context.Context, log *slog.Logger, rec Record, called bool) error {
+func (h *handler) finish(ctx context.Context, log *slog.Logger, rec *Record, called bool) error {
 	var wrote bool
 	err := h.retryWrite(ctx, func(ctx context.Context) (err error) {
-		wrote, err = h.store.Finish(ctx, rec, called)
+		wrote, err = h.store.Finish(ctx, *rec, called)
 		return err
 	})
-	var gone errNoBatch
-	if errors.As(err, &gone) {
+	if err == nil {
+		if wrote {
+			h.observer.Outcome(rec.Provider, rec.Outcome)
+			lvl := slog.LevelDebug
+			if rec.Outcome == Failed {
+				lvl = slog.LevelWarn
+			}
+			if log.Enabled(ctx, lvl) { // its arguments cost allocations, every outcome
+				log.Log(ctx, lvl, "outcome", "outcome", string(rec.Outcome), "key", rec.Key, "code", rec.Code,
+					"message", rec.Message, "request_id", rec.RequestID)
+			}
+		}
+		return nil
+	}
+	if errors.Is(err, ErrNoBatch) {
 		// The batch expired or was never created: recreating a partial batch that can never complete
 		// helps nobody.
 		log.Error("outcome for a batch that no longer exists, dropped", "outcome", string(rec.Outcome), "key", rec.Key)
 		return nil
 	}
-	if err != nil {
-		log.Error("could not record outcome; the task runs again", "outcome", string(rec.Outcome), "key", rec.Key, "error", err)
-		return err
-	}
-	if wrote {
-		h.observer.Outcome(rec.Provider, rec.Outcome)
-		lvl := slog.LevelDebug
-		if rec.Outcome == Failed {
-			lvl = slog.LevelWarn
-		}
-		log.Log(ctx, lvl, "outcome", "outcome", string(rec.Outcome), "key", rec.Key, "code", rec.Code,
-			"message", rec.Message, "request_id", rec.RequestID)
-	}
-	return nil
+	log.Error("could not record outcome; the task runs again", "outcome", string(rec.Outcome), "key", rec.Key, "error", err)
+	return err
 }
 
 // cancelRecheck is how often a worker re-reads a batch's cancelled and suspended flags: cancel,
