@@ -96,7 +96,10 @@ func writeReconcile(w io.Writer, r jobs.ReconcileReport) {
 	if r.Stranded > 0 {
 		fmt.Fprintf(tw, "stranded\t%d active without a lease, %s\n", r.Stranded, would(fmt.Sprintf("%d requeued", r.Requeued), "would be requeued"))
 	}
-	fmt.Fprintf(tw, "missing\t%d (total - terminal - queued)\n", r.Missing)
+	if r.Reruns > 0 {
+		fmt.Fprintf(tw, "re-runs\t%d queued again though recorded (they end without a second outcome)\n", r.Reruns)
+	}
+	fmt.Fprintf(tw, "missing\t%d (total - terminal - (queued - re-runs))\n", r.Missing)
 	if !r.Stable {
 		fmt.Fprintf(tw, "moving\tthe batch's counters changed while its queues were read: the counts are approximate\n")
 	}

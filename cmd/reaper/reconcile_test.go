@@ -61,7 +61,7 @@ func TestReconcileCommand(t *testing.T) {
 	code, out, errOut = c.run(t, "", "reconcile", "--batch", batch)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, squash(out), "stranded 1 active without a lease, 1 requeued")
-	assert.Contains(t, squash(out), "missing 3 (total - terminal - queued)")
+	assert.Contains(t, squash(out), "missing 3 (total - terminal - (queued - re-runs))")
 	assert.Contains(t, errOut, "3 tasks of batch "+batch+" are neither recorded nor queued: run reaper reconcile --batch "+batch+" --manifest FILE")
 
 	code, out, errOut = c.run(t, "", "status", "--batch", batch)
