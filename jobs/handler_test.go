@@ -227,21 +227,26 @@ func TestCancelRemovesQueuedTasks(t *testing.T) {
 // A payload that fails validation at the worker (here: a version this worker does not read) is
 // recorded failed with code "invalid" and never retried or sent to the provider.
 func TestInvalidPayloadIsRecordedFailed(t *testing.T) {
-	r := newRig(t, fastPolicy())
-	require.NoError(t, r.store.CreateBatch(context.Background(), BatchMeta{ID: "b-invalid"}))
-	require.NoError(t, r.store.AddCounts(context.Background(), "b-invalid", 1, 0))
-	require.NoError(t, r.store.SealBatch(context.Background(), "b-invalid"))
-	client := asynq.NewClientFromRedisClient(r.rdb)
-	body := `{"v":99,"batch":"b-invalid","eid":"e1","target":{"provider":"vod","file_id":"file-00001","sub_app_id":1}}`
-	_, err := client.Enqueue(asynq.NewTask(TaskType(providers.VOD), []byte(body)), asynq.Queue(QueueName(providers.VOD)))
-	require.NoError(t, err)
-	r.start(t, r.newHandler(fastPolicy()))
-	b := waitDone(t, r.store, "b-invalid")
-	assert.Equal(t, int64(1), b.Counts[Failed])
-	rec, ok, err := r.store.Record(context.Background(), "b-invalid", vodTarget(1).Key())
-	require.NoError(t, err)
-	require.True(t, ok)
-	assert.Equal(t, "invalid", rec.Code)
-	assert.Contains(t, rec.Message, "payload version 99")
-	assert.Zero(t, r.deleter.callsFor(vodTarget(1)))
+	for body, why := range map[string]string{
+		`{"v":99,"batch":"b-invalid","eid":"e1","target":{"provider":"vod","file_id":"file-00001","sub_app_id":1}}`: "payload version 99",
+		// The compact record separates its parts with '|': such an enqueue id is refused, and recorded.
+		`{"v":1,"batch":"b-invalid","eid":"e|1","target":{"provider":"vod","file_id":"file-00001","sub_app_id":1}}`: "field eid",
+	} {
+		r := newRig(t, fastPolicy())
+		require.NoError(t, r.store.CreateBatch(context.Background(), BatchMeta{ID: "b-invalid"}))
+		require.NoError(t, r.store.AddCounts(context.Background(), "b-invalid", 1, 0))
+		require.NoError(t, r.store.SealBatch(context.Background(), "b-invalid"))
+		client := asynq.NewClientFromRedisClient(r.rdb)
+		_, err := client.Enqueue(asynq.NewTask(TaskType(providers.VOD), []byte(body)), asynq.Queue(QueueName(providers.VOD)))
+		require.NoError(t, err)
+		r.start(t, r.newHandler(fastPolicy()))
+		b := waitDone(t, r.store, "b-invalid")
+		assert.Equal(t, int64(1), b.Counts[Failed])
+		rec, ok, err := r.store.Record(context.Background(), "b-invalid", vodTarget(1).Key())
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, "invalid", rec.Code)
+		assert.Contains(t, rec.Message, why)
+		assert.Zero(t, r.deleter.callsFor(vodTarget(1)))
+	}
 }

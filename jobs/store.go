@@ -472,9 +472,9 @@ func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error)
 	if !ok {
 		return false, fmt.Errorf("finish: unknown outcome %q", r.Outcome)
 	}
-	if err := checkEnqueueID(r.EnqueueID); err != nil {
-		return false, fmt.Errorf("finish: %w", err)
-	}
+	// An invalid payload's outcome is recorded too, whatever its enqueue id holds; a '|' would end
+	// the id's part of the compact record early.
+	eid := strings.ReplaceAll(r.EnqueueID, "|", "%7C")
 	extras, err := recordExtrasOf(r)
 	if err != nil {
 		return false, fmt.Errorf("finish: %w", err)
@@ -500,7 +500,7 @@ func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error)
 		keys: []string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey, parkedKey(r.Batch), providerParkedKey(r.Provider),
 			auditKey(r.Batch), notifyOutboxKey},
 		args: []any{r.Key, string(r.Outcome), code, extras, now.UTC().Format(time.RFC3339Nano), add,
-			int64(s.retention / time.Second), s.streamRetention.Milliseconds(), s.streamMax, now.UnixMilli(), r.EnqueueID, r.Batch, head},
+			int64(s.retention / time.Second), s.streamRetention.Milliseconds(), s.streamMax, now.UnixMilli(), eid, r.Batch, head},
 		done: make(chan struct{}),
 	}
 	s.commit.submit(ctx, s.rdb, w)
