@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -196,10 +197,33 @@ func (h *harness) waitDone(batch string) jobs.BatchInfo {
 	return b
 }
 
-// utc parses an RFC 3339 time.
-func utc(t *testing.T, s string) time.Time {
+// clockShifts are where every test that moves the clock runs it, relative to the real one (as jobs'
+// tests do): the scheduler must not care where its clock stands against Redis's, which alone times
+// the lease and the run claims (hosts' clocks differ; tests move theirs).
+var clockShifts = []time.Duration{-30 * day, 0, 30 * day}
+
+// forEachShift runs fn once per clock shift, the shifts in parallel (each has its own Redis and
+// fakes), with at(days, h, m) giving h:m in loc on the shifted clock's date plus days days, in UTC
+// as the scheduler records times. Schedules and cutoffs are wall-clock arithmetic from that date, so
+// a test checks the same fire times whatever today is; loc must keep one UTC offset all year (no
+// daylight saving: schedule_test.go's fixed dates cover that) for the shifts to check the same thing.
+func forEachShift(t *testing.T, loc *time.Location, fn func(t *testing.T, at func(days, h, m int) time.Time)) {
+	for _, shift := range clockShifts {
+		t.Run(fmt.Sprintf("clock%+dd", int(shift/day)), func(t *testing.T) {
+			t.Parallel()
+			y, mo, d := time.Now().Add(shift).In(loc).Date()
+			fn(t, func(days, h, m int) time.Time { return time.Date(y, mo, d+days, h, m, 0, 0, loc).UTC() })
+		})
+	}
+}
+
+// stamp is how the scheduler's logs show a time.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// shanghai is Asia/Shanghai: UTC+8 all year.
+func shanghai(t *testing.T) *time.Location {
 	t.Helper()
-	v, err := time.Parse(time.RFC3339Nano, s)
+	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)
-	return v
+	return loc
 }
