@@ -126,7 +126,11 @@ func (p *Producer) addTasks(ctx context.Context, batch string, tasks iter.Seq[Pa
 	var flushed Summary
 	flush := func() error {
 		now := total()
-		if err := p.store.AddCounts(context.WithoutCancel(ctx), batch, now.Enqueued-flushed.Enqueued, now.Duplicates-flushed.Duplicates); err != nil {
+		delta := map[providers.Name]int{}
+		for n, c := range now.ByProvider {
+			delta[n] = c - flushed.ByProvider[n]
+		}
+		if err := p.store.addCounts(context.WithoutCancel(ctx), batch, now.Enqueued-flushed.Enqueued, now.Duplicates-flushed.Duplicates, delta); err != nil {
 			return err
 		}
 		flushed = now

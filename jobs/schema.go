@@ -13,7 +13,8 @@ import (
 // index has a TTL, refreshed relative to Redis's clock, never an absolute expiry from ours.
 //
 //	reaper:batches                  ZSET   batch id -> created (unix ms)
-//	reaper:batch:<id>               HASH   the batch's metadata and counters (meta* fields)
+//	reaper:batch:<id>               HASH   the batch's metadata and counters (meta* fields; per provider
+//	                                       "total:<p>", "terminal:<p>", "failed:<p>")
 //	reaper:batch:<id>:out           HASH   target key -> compact record (recordcodec.go): the first outcome wins
 //	reaper:batch:<id>:try           HASH   "<target key><try* suffix>" for tasks still in flight
 //	reaper:batch:<id>:parked        ZSET   target key -> next attempt (unix ms) of parked tasks
@@ -106,6 +107,13 @@ const (
 	metaNotify          = "notify"         // the webhook URL told when the batch is done or suspended
 	metaDoneAnnounced   = "done_announced" // "1" once the batch_done event is in the outbox
 	metaDoneStreamed    = "done_streamed"  // "1" once the batch_done event is on the outcome stream
+
+	// Per-provider counters, "<prefix><provider>": tasks enqueued, outcomes, failed outcomes. They
+	// add up to total and terminal unless something counted without a provider (reconcile's
+	// additions to total; batches made before they existed): BatchInfo.ByProvider says.
+	metaTotalOf    = "total:"
+	metaTerminalOf = "terminal:"
+	metaFailedOf   = "failed:"
 )
 
 // Suffixes of reaper:batch:<id>:try fields, after the target key.
@@ -134,7 +142,7 @@ var schemaNames = func() *strings.Replacer {
 	for _, f := range []string{metaID, metaCreatedAt, metaSubmittedBy, metaSource, metaNote, metaTotal,
 		metaDuplicates, metaTerminal, metaSealed, metaSealedAt, metaCancelledAt, metaFirstOutcome, metaLastOutcome,
 		metaMaxFailureRatio, metaMinOutcomes, metaFailedBase, metaTerminalBase, metaSuspendedAt, metaSuspendReason,
-		metaNotify, metaDoneAnnounced, metaDoneStreamed, streamField, streamEventField} {
+		metaNotify, metaDoneAnnounced, metaDoneStreamed, streamField, streamEventField, metaTotalOf, metaTerminalOf, metaFailedOf} {
 		pairs = append(pairs, "{{"+f+"}}", f)
 	}
 	for _, f := range tryFields {

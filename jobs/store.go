@@ -188,9 +188,19 @@ func (s *Store) CreateBatch(ctx context.Context, m BatchMeta) error {
 
 // AddCounts adds to a batch's enqueue counters: tasks enqueued, duplicates skipped.
 func (s *Store) AddCounts(ctx context.Context, id string, enqueued, duplicates int) error {
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	return s.addCounts(ctx, id, enqueued, duplicates, nil)
+}
+
+// addCounts is AddCounts with the enqueued tasks' split by provider (which may be nil).
+func (s *Store) addCounts(ctx context.Context, id string, enqueued, duplicates int, byProvider map[providers.Name]int) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if enqueued != 0 {
 			p.HIncrBy(ctx, metaKey(id), metaTotal, int64(enqueued))
+		}
+		for n, c := range byProvider {
+			if c != 0 {
+				p.HIncrBy(ctx, metaKey(id), metaTotalOf+string(n), int64(c))
+			}
 		}
 		if duplicates != 0 {
 			p.HIncrBy(ctx, metaKey(id), metaDuplicates, int64(duplicates))
@@ -318,6 +328,7 @@ func (s *Store) note(ctx context.Context, batch, key, callID, code string, outag
 //	ARGV[7] ttl seconds  ARGV[8] stream retention ms (0: no stream entry)
 //	ARGV[9] stream max length (0: none)  ARGV[10] now (unix ms)  ARGV[11] enqueue id  ARGV[12] batch id
 //	ARGV[13] the stream entry's Record JSON without attempts, times and closing brace
+//	ARGV[14] the target's provider (its per-provider counters)
 //
 // The record is the compact form of recordcodec.go; one an earlier release wrote (JSON) is read too.
 //
@@ -348,6 +359,7 @@ if old then
   end
   if oeid ~= ARGV[11] then
     redis.call('HINCRBY', KEYS[1], '{{total}}', -1)
+    redis.call('HINCRBY', KEYS[1], '{{total:}}'..ARGV[14], -1)
     redis.call('HINCRBY', KEYS[1], '{{duplicates}}', 1)
     if announce_done(KEYS[1], KEYS[8], ARGV[12], ARGV[10], ARGV[7]) then
       return 4
@@ -381,6 +393,10 @@ if replaced then
   redis.call('HINCRBY', KEYS[1], replaced, -1)
 else
   terminal = redis.call('HINCRBY', KEYS[1], '{{terminal}}', 1)
+  redis.call('HINCRBY', KEYS[1], '{{terminal:}}'..ARGV[14], 1)
+  if ARGV[2] == 'failed' then
+    redis.call('HINCRBY', KEYS[1], '{{failed:}}'..ARGV[14], 1)
+  end
   redis.call('HSETNX', KEYS[1], '{{first_outcome_ms}}', ARGV[10])
   if ARGV[2] == 'failed' then
     local m = redis.call('HMGET', KEYS[1], '{{max_failure_ratio}}', '{{min_outcomes}}', '{{suspended_at}}',
@@ -500,7 +516,7 @@ func (s *Store) Finish(ctx context.Context, r Record, called bool) (bool, error)
 		keys: []string{metaKey(r.Batch), outKey(r.Batch), tryKey(r.Batch), StreamKey, parkedKey(r.Batch), providerParkedKey(r.Provider),
 			auditKey(r.Batch), notifyOutboxKey},
 		args: []any{r.Key, string(r.Outcome), code, extras, now.UTC().Format(time.RFC3339Nano), add,
-			int64(s.retention / time.Second), s.streamRetention.Milliseconds(), s.streamMax, now.UnixMilli(), eid, r.Batch, head},
+			int64(s.retention / time.Second), s.streamRetention.Milliseconds(), s.streamMax, now.UnixMilli(), eid, r.Batch, head, string(r.Provider)},
 		done: make(chan struct{}),
 	}
 	s.commit.submit(ctx, s.rdb, w)
@@ -618,6 +634,15 @@ type BatchInfo struct {
 	// original's deletions no recycle bin holds.
 	UndoneBy      string
 	NotRestorable int64
+	// ByProvider is each provider's share of Total, Terminal and Counts[Failed]; nil when the
+	// per-provider counters do not add up to Total and Terminal (reconcile added tasks without a
+	// provider, or the batch predates them).
+	ByProvider map[providers.Name]ProviderCounts
+}
+
+// ProviderCounts are one provider's counters in a batch.
+type ProviderCounts struct {
+	Total, Terminal, Failed int64
 }
 
 // Pending is the number of tasks without an outcome yet.
@@ -674,7 +699,33 @@ func (s *Store) Batch(ctx context.Context, id string) (BatchInfo, error) {
 	for _, o := range OutcomesOf(b.Kind()) { // the outcomes a batch of its kind records
 		b.Counts[o] = num(string(o))
 	}
+	b.ByProvider = byProvider(m, b.Total, b.Terminal)
 	return b, nil
+}
+
+// byProvider reads the per-provider counters of a batch's hash m, or nil when they do not add up to
+// total and terminal.
+func byProvider(m map[string]string, total, terminal int64) map[providers.Name]ProviderCounts {
+	out := map[providers.Name]ProviderCounts{}
+	var sumTotal, sumTerminal int64
+	for k, v := range m {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		for prefix, add := range map[string]func(*ProviderCounts){
+			metaTotalOf:    func(c *ProviderCounts) { c.Total += n; sumTotal += n },
+			metaTerminalOf: func(c *ProviderCounts) { c.Terminal += n; sumTerminal += n },
+			metaFailedOf:   func(c *ProviderCounts) { c.Failed += n },
+		} {
+			if name, ok := strings.CutPrefix(k, prefix); ok {
+				c := out[providers.Name(name)]
+				add(&c)
+				out[providers.Name(name)] = c
+			}
+		}
+	}
+	if len(out) == 0 || sumTotal != total || sumTerminal != terminal {
+		return nil
+	}
+	return out
 }
 
 // Batches lists the newest batch ids, newest first, dropping (and forgetting) batches past retention.

@@ -14,10 +14,10 @@ import (
 	"github.com/reaper-media/reaper/providers"
 )
 
-// perProviderLimit bounds the per-provider progress of `status --watch`: the store keeps a batch's
-// counters for the whole batch only, so each provider's share is counted from the batch's records
-// and the tasks its queues hold, every interval. Above this many records or queued tasks that costs
-// Redis too much, and only the batch's own bar is drawn.
+// perProviderLimit bounds the per-provider progress of `status --watch` for a batch whose
+// per-provider counters do not add up (BatchInfo.ByProvider is nil): each provider's share is then
+// counted from the batch's records and the tasks its queues hold, every interval. Above this many
+// records or queued tasks that costs Redis too much, and only the batch's own bar is drawn.
 const perProviderLimit = 50_000
 
 // providerProgress is one provider's part of a batch.
@@ -71,10 +71,20 @@ func failedExit(b jobs.BatchInfo) error {
 	return nil
 }
 
-// batchByProvider counts each provider's part of a batch from its records and its provider queue's
-// tasks, or returns nil when the batch or the queues are above perProviderLimit. A task that ends
-// while it is counted may be seen in both or neither for one interval.
+// batchByProvider is each provider's part of a batch: its per-provider counters when they add up
+// (any size), else counted from its records and its provider queue's tasks, or nil when the batch or
+// the queues are above perProviderLimit. A task that ends while it is counted may be seen in both or
+// neither for one interval.
 func batchByProvider(ctx context.Context, p *app, b jobs.BatchInfo) ([]providerProgress, error) {
+	if b.ByProvider != nil {
+		var out []providerProgress
+		for _, n := range providers.Names {
+			if c, ok := b.ByProvider[n]; ok && c.Total > 0 {
+				out = append(out, providerProgress{Provider: n, Total: c.Total, Done: c.Terminal, Failed: c.Failed})
+			}
+		}
+		return out, nil
+	}
 	if b.Terminal > perProviderLimit {
 		return nil, nil
 	}
