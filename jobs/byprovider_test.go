@@ -18,8 +18,9 @@ import (
 func TestBatchCountsEachProvidersPart(t *testing.T) {
 	ctx := context.Background()
 	l := startLive(t, nil)
-	targets := l.stack.Targets(20, 5) // 60 targets, every fifth of each provider already gone
-	l.stack.MSS.Faults().FailNext(1, faults.Fault{Status: 401, Code: "MSS.00000001", Message: "Unauthorized"}) // one MSS target fails for good
+	// 60 targets, every fifth of each provider already gone, and one MSS target that fails for good.
+	targets := l.stack.Targets(20, 5)
+	l.stack.MSS.Faults().FailNext(1, faults.Fault{Status: 401, Code: "MSS.00000001", Message: "Unauthorized"})
 	batch := l.submit(t, targets...)
 	l.startWorker(t)
 	b := waitDone(t, l.p.Store, batch)
