@@ -67,7 +67,7 @@ func BenchmarkWorker(b *testing.B) {
 	}
 	rates := map[string]float64{}
 	for _, mode := range modes {
-		rate, st := runWorkerBench(b, mode, b.N)
+		rate, st := runWorkerBench(b, mode, b.N, 0)
 		rates[mode] = rate
 		b.ReportMetric(rate, mode+"-tasks/s")
 		b.ReportMetric(st.calls/float64(b.N), mode+"-redis-cmds/task")
@@ -78,14 +78,29 @@ func BenchmarkWorker(b *testing.B) {
 	b.ReportMetric(rates["reaper"]/rates["bare-asynq"], "ratio")
 }
 
+// BenchmarkWorkerAtLatency is BenchmarkWorker against a provider that takes 20 ms to answer, as a
+// real one does (tens to hundreds of ms): what the worker's own cost is worth once the provider, not
+// the worker's CPU, bounds the rate (concurrency 32: at most 1,600 tasks/s either way).
+func BenchmarkWorkerAtLatency(b *testing.B) {
+	rates := map[string]float64{}
+	for _, mode := range []string{"bare-asynq", "reaper"} {
+		rate, st := runWorkerBench(b, mode, b.N, 20*time.Millisecond)
+		rates[mode] = rate
+		b.ReportMetric(rate, mode+"-tasks/s")
+		b.ReportMetric(st.selfCPU.Seconds()*1e6/float64(b.N), mode+"-go-µs/task")
+	}
+	b.ReportMetric(rates["reaper"]/rates["bare-asynq"], "ratio")
+}
+
 // workerBenchRuns counts BenchmarkWorker's timed runs (-count; not the first run of one task), to
 // alternate which mode goes first.
 var workerBenchRuns int
 
 // runWorkerBench runs n MSS deletes through mode's worker on a fresh Redis and fakes; it returns
-// tasks/s and what the run cost Redis.
-func runWorkerBench(b *testing.B, mode string, n int) (float64, redisStats) {
+// tasks/s and what the run cost Redis. The MSS fake answers after latency.
+func runWorkerBench(b *testing.B, mode string, n int, latency time.Duration) (float64, redisStats) {
 	l := startLiveB(b)
+	l.stack.MSS.Faults().SetLatency(latency, 0)
 	targets := make([]providers.Target, n)
 	for i := range targets {
 		targets[i] = providers.Target{Provider: providers.MSS, ProjectID: l.stack.Creds.MSSProject, FileID: fmt.Sprintf("bench-%08d", i)}
