@@ -143,18 +143,8 @@ func TestCompactRecordRoundTrip(t *testing.T) {
 
 // TestBase36Lua holds the finish script's base 36 to strconv's.
 func TestBase36Lua(t *testing.T) {
-	rdb := jobstest.StartRedis(t).Client()
-	script := redis.NewScript(base36Lua + `
-local out = {}
-for i, v in ipairs(ARGV) do out[i] = b36(tonumber(v)) end
-return out`)
 	ns := []int64{0, 1, 35, 36, 1295, 1296, 1764590000123, 1 << 52}
-	args := make([]any, len(ns))
-	for i, n := range ns {
-		args[i] = n
-	}
-	got, err := script.Run(context.Background(), rdb, nil, args...).StringSlice()
-	require.NoError(t, err)
+	got := runLua(t, base36Lua, "b36", ns)
 	for i, n := range ns {
 		assert.Equal(t, strconv.FormatInt(n, 36), got[i])
 	}
@@ -165,11 +155,6 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // TestRFC3339Lua holds the finish script's date formatting to Go's, across centuries, leap days and
 // the test clock's ±30 days.
 func TestRFC3339Lua(t *testing.T) {
-	rdb := jobstest.StartRedis(t).Client()
-	script := redis.NewScript(rfc3339Lua + `
-local out = {}
-for i, v in ipairs(ARGV) do out[i] = rfc3339(tonumber(v)) end
-return out`)
 	now := time.Now()
 	ms := []int64{0, 951782400000, 951868799999, 4107542400000, 1709164800000, 253402300799999,
 		now.UnixMilli(), now.AddDate(0, 0, -30).UnixMilli(), now.AddDate(0, 0, 30).UnixMilli()}
@@ -177,12 +162,7 @@ return out`)
 	for range 500 {
 		ms = append(ms, rng.Int64N(253402300799999))
 	}
-	args := make([]any, len(ms))
-	for i, m := range ms {
-		args[i] = m
-	}
-	got, err := script.Run(context.Background(), rdb, nil, args...).StringSlice()
-	require.NoError(t, err)
+	got := runLua(t, rfc3339Lua, "rfc3339", ms)
 	for i, m := range ms {
 		want := time.UnixMilli(m).UTC().Format("2006-01-02T15:04:05.000Z")
 		require.Equal(t, want, got[i], m)
@@ -190,4 +170,21 @@ return out`)
 		require.NoError(t, err)
 		require.Equal(t, m, back.UnixMilli())
 	}
+}
+
+// runLua calls the Lua function fn, defined by lib, on each of ns in a real redis-server, and returns
+// its answers.
+func runLua(t *testing.T, lib, fn string, ns []int64) []string {
+	t.Helper()
+	script := redis.NewScript(lib + `
+local out = {}
+for i, v in ipairs(ARGV) do out[i] = ` + fn + `(tonumber(v)) end
+return out`)
+	args := make([]any, len(ns))
+	for i, n := range ns {
+		args[i] = n
+	}
+	got, err := script.Run(context.Background(), jobstest.StartRedis(t).Client(), nil, args...).StringSlice()
+	require.NoError(t, err)
+	return got
 }

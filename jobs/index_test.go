@@ -9,13 +9,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/reaper-media/reaper/internal/testclock"
 	"github.com/reaper-media/reaper/jobs"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
 )
 
 func TestIndexRegistrationsComeDueAndCanBeCancelled(t *testing.T) {
-	for _, shift := range clockShifts {
+	for _, shift := range testclock.Shifts {
 		t.Run(fmt.Sprintf("clock%+dd", int(shift.Hours()/24)), func(t *testing.T) {
 			indexComesDue(t, time.Now().Add(shift).Truncate(time.Hour))
 		})

@@ -217,20 +217,8 @@ func TestOvernightSpreadsParkedTasksAcrossTheWindow(t *testing.T) {
 	})
 }
 
-// clockShifts are where every test that moves the clock runs it relative to the real one: reaper must
-// not care where its clock stands against Redis's (other hosts' clocks differ; tests move theirs).
-var clockShifts = []time.Duration{-30 * 24 * time.Hour, 0, 30 * 24 * time.Hour}
-
-// forEachShift runs fn once per clock shift, with at(day, h, m) giving h:m in loc on the shifted
-// clock's date plus day days.
-func forEachShift(t *testing.T, loc *time.Location, fn func(t *testing.T, at func(day, h, m int) time.Time)) {
-	for _, shift := range clockShifts {
-		t.Run(fmt.Sprintf("clock%+dd", int(shift.Hours()/24)), func(t *testing.T) {
-			y, mo, d := time.Now().Add(shift).In(loc).Date()
-			fn(t, func(day, h, m int) time.Time { return time.Date(y, mo, d+day, h, m, 0, 0, loc) })
-		})
-	}
-}
+// forEachShift is testclock.ForEachShift: fn at the real clock and 30 days either side of it.
+var forEachShift = testclock.ForEachShift
 
 // overnightLive is the live pipeline with parking on, breakers that never open (these failures are
 // per file, not an outage) and a worker whose window reads the test's clock.

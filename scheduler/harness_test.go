@@ -3,7 +3,6 @@ package scheduler_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -197,24 +196,18 @@ func (h *harness) waitDone(batch string) jobs.BatchInfo {
 	return b
 }
 
-// clockShifts are where every test that moves the clock runs it, relative to the real one (as jobs'
-// tests do): the scheduler must not care where its clock stands against Redis's, which alone times
-// the lease and the run claims (hosts' clocks differ; tests move theirs).
-var clockShifts = []time.Duration{-30 * day, 0, 30 * day}
-
-// forEachShift runs fn once per clock shift, the shifts in parallel (each has its own Redis and
-// fakes), with at(days, h, m) giving h:m in loc on the shifted clock's date plus days days, in UTC
-// as the scheduler records times. Schedules and cutoffs are wall-clock arithmetic from that date, so
-// a test checks the same fire times whatever today is; loc must keep one UTC offset all year (no
-// daylight saving: schedule_test.go's fixed dates cover that) for the shifts to check the same thing.
+// forEachShift is testclock.ForEachShift (the real clock and 30 days either side of it, as jobs'
+// tests run), the shifts in parallel (each has its own Redis and fakes), with at's times in UTC as
+// the scheduler records them. The scheduler must not care where its clock stands against Redis's,
+// which alone times the lease and the run claims. Schedules and cutoffs are wall-clock arithmetic
+// from the shifted date, so a test checks the same fire times whatever today is; loc must keep one
+// UTC offset all year (no daylight saving: schedule_test.go's fixed dates cover that) for the shifts
+// to check the same thing.
 func forEachShift(t *testing.T, loc *time.Location, fn func(t *testing.T, at func(days, h, m int) time.Time)) {
-	for _, shift := range clockShifts {
-		t.Run(fmt.Sprintf("clock%+dd", int(shift/day)), func(t *testing.T) {
-			t.Parallel()
-			y, mo, d := time.Now().Add(shift).In(loc).Date()
-			fn(t, func(days, h, m int) time.Time { return time.Date(y, mo, d+days, h, m, 0, 0, loc).UTC() })
-		})
-	}
+	testclock.ForEachShift(t, loc, func(t *testing.T, at func(days, h, m int) time.Time) {
+		t.Parallel()
+		fn(t, func(days, h, m int) time.Time { return at(days, h, m).UTC() })
+	})
 }
 
 // stamp is how the scheduler's logs show a time.
