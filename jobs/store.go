@@ -710,16 +710,18 @@ func byProvider(m map[string]string, total, terminal int64) map[providers.Name]P
 	var sumTotal, sumTerminal int64
 	for k, v := range m {
 		n, _ := strconv.ParseInt(v, 10, 64)
-		for prefix, add := range map[string]func(*ProviderCounts){
-			metaTotalOf:    func(c *ProviderCounts) { c.Total += n; sumTotal += n },
-			metaTerminalOf: func(c *ProviderCounts) { c.Terminal += n; sumTerminal += n },
-			metaFailedOf:   func(c *ProviderCounts) { c.Failed += n },
-		} {
-			if name, ok := strings.CutPrefix(k, prefix); ok {
-				c := out[providers.Name(name)]
-				add(&c)
-				out[providers.Name(name)] = c
-			}
+		if name, ok := strings.CutPrefix(k, metaTotalOf); ok {
+			c := out[providers.Name(name)]
+			c.Total, sumTotal = c.Total+n, sumTotal+n
+			out[providers.Name(name)] = c
+		} else if name, ok := strings.CutPrefix(k, metaTerminalOf); ok {
+			c := out[providers.Name(name)]
+			c.Terminal, sumTerminal = c.Terminal+n, sumTerminal+n
+			out[providers.Name(name)] = c
+		} else if name, ok := strings.CutPrefix(k, metaFailedOf); ok {
+			c := out[providers.Name(name)]
+			c.Failed += n
+			out[providers.Name(name)] = c
 		}
 	}
 	if len(out) == 0 || sumTotal != total || sumTerminal != terminal {
