@@ -124,6 +124,7 @@ func BenchmarkOutage(b *testing.B) {
 				b.ReportMetric(last.Sub(ideal).Seconds(), "s-late")
 				b.ReportMetric(float64(in.Stats().Throttled), "throttles")
 				b.Logf("provider answers per second after the recovery: %s", calls.histogram(recovery, 12))
+				b.Logf("outage answers, seconds from its start: %s", calls.downAt(start))
 			}
 		})
 	}
@@ -132,8 +133,9 @@ func BenchmarkOutage(b *testing.B) {
 // callTimes records when each provider call a deleter made returned, and whether the provider was
 // up for it (any answer but a retry-class failure).
 type callTimes struct {
-	mu sync.Mutex
-	up []time.Time
+	mu   sync.Mutex
+	up   []time.Time
+	down []time.Time // the retry-class failures: the outage's answers
 }
 
 func (c *callTimes) wrap(d providers.Deleter) providers.Deleter { return timedDeleter{d, c} }
@@ -145,11 +147,13 @@ type timedDeleter struct {
 
 func (d timedDeleter) Delete(ctx context.Context, t providers.Target) (providers.Result, error) {
 	res, err := d.Deleter.Delete(ctx, t)
+	d.c.mu.Lock()
 	if providers.ClassOf(err) != providers.Retry {
-		d.c.mu.Lock()
 		d.c.up = append(d.c.up, time.Now())
-		d.c.mu.Unlock()
+	} else {
+		d.c.down = append(d.c.down, time.Now())
 	}
+	d.c.mu.Unlock()
 	return res, err
 }
 
@@ -189,6 +193,18 @@ func (c *callTimes) fullRateAfter(from time.Time, perSecond float64) time.Durati
 		}
 	}
 	return -time.Second
+}
+
+// downAt lists when the outage's answers came, in seconds from start: the calls that tripped the
+// breakers, then the probes.
+func (c *callTimes) downAt(start time.Time) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var sb strings.Builder
+	for _, t := range c.down {
+		fmt.Fprintf(&sb, "%.2f ", t.Sub(start).Seconds())
+	}
+	return strings.TrimSpace(sb.String())
 }
 
 // histogram is the answers in each of the n seconds from from.

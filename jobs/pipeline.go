@@ -188,7 +188,7 @@ func (p *Pipeline) NewWorker(deleters map[providers.Name]providers.Deleter, log 
 		b := p.o.Breaker
 		bs := breaker.Settings{ConsecutiveFailures: b.ConsecutiveFailures, FailureRatio: b.FailureRatio,
 			MinRequests: b.MinRequests, Interval: b.Interval, ProbeInterval: b.ProbeInterval, OpenTimeout: b.OpenTimeout,
-			HalfOpenRequests: b.HalfOpenRequests, Hint: breaker.NewHint(p.Redis, breakerKey(n), breakerProbeKey(n)),
+			HalfOpenRequests: b.HalfOpenRequests, Hint: breaker.NewHint(p.Redis, breakerKey(n), breakerProbeKey(n), breakerStreakKey(n)),
 			OnStateChange: func(n providers.Name, from, to gobreaker.State) {
 				log.Warn("circuit breaker", "provider", string(n), "from", from.String(), "to", to.String())
 				obs.BreakerState(n, to)

@@ -69,9 +69,11 @@ func indexKey(n providers.Name) string        { return "reaper:index:" + string(
 func indexTargetsKey(n providers.Name) string { return "reaper:index:" + string(n) + ":t" }
 
 // breakerKey is the fleet's hint that provider n's breaker is open; breakerProbeKey is the claim of
-// the one worker probing it (jobs/internal/breaker's Hint).
-func breakerKey(n providers.Name) string      { return "reaper:breaker:" + string(n) }
-func breakerProbeKey(n providers.Name) string { return "reaper:breaker:" + string(n) + ":probe" }
+// the one worker probing it; breakerStreakKey counts the fleet's failures in a row (jobs/internal/
+// breaker's Hint).
+func breakerKey(n providers.Name) string       { return "reaper:breaker:" + string(n) }
+func breakerProbeKey(n providers.Name) string  { return "reaper:breaker:" + string(n) + ":probe" }
+func breakerStreakKey(n providers.Name) string { return "reaper:breaker:" + string(n) + ":streak" }
 
 // limiterKey is the Redis key (under redis_rate's "rate:" prefix) of provider n's shared limit.
 func limiterKey(n providers.Name) string { return "reaper:" + string(n) }

@@ -161,6 +161,20 @@ func (b *Breaker) finish(ctx context.Context, gen uint64, probe bool, r result) 
 	switch {
 	case r == failure && !probe && !opened:
 		h.stale() // an outage may have begun: the next call reads the hint rather than a cached absence
+		if n := h.failed(ctx); n >= int64(b.s.ConsecutiveFailures) {
+			// The fleet's failures in a row trip this process's breaker too, and the hint holds the rest.
+			b.mu.Lock()
+			now = b.s.Now()
+			tripped := b.m.trip(now)
+			changes, period = b.m.drain(), b.m.period
+			b.mu.Unlock()
+			b.notify(changes)
+			if tripped {
+				h.publish(ctx, now, period)
+			}
+		}
+	case r == success && !probe:
+		h.succeeded(ctx)
 	case probe && opened:
 		h.probed(ctx, now, period)
 	case probe && closed:

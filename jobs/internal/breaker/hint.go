@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,20 +25,31 @@ const probeWindow = 10 * time.Second
 // hintTimeout bounds each hint command: the hint is advice, and a slow Redis must not slow deletions.
 const hintTimeout = 500 * time.Millisecond
 
+// streakTTL is how long the fleet's failure streak lives after its last failure: a streak that no
+// success ended (its processes stopped calling) is forgotten after it.
+const streakTTL = time.Minute
+
 // Hint is the fleet's shared view of one provider's breaker, kept in Redis so that an outage one
-// worker process sees holds every other, while only one process at a time probes. Two keys:
+// worker process sees holds every other, while only one process at a time probes. Three keys:
 //
-//	hint  (Key)       the open period in ms, with PX period+probeWindow: while its TTL exceeds
-//	                  probeWindow the provider's breaker is open everywhere; in the last probeWindow
-//	                  a probe is due; a successful probe deletes it.
-//	probe (ProbeKey)  the prober's token, SET NX PX probeWindow: one probe across the fleet.
+//	hint   (key)        the open period in ms, with PX period+probeWindow: while its TTL exceeds
+//	                    probeWindow the provider's breaker is open everywhere; in the last probeWindow
+//	                    a probe is due; a successful probe deletes it.
+//	probe  (probeKey)   the prober's token, SET NX PX probeWindow: one probe across the fleet.
+//	streak (streakKey)  the fleet's failures in a row, INCR PX streakTTL: every process's closed
+//	                    breaker trips when it reaches Settings.ConsecutiveFailures, so a fleet of N
+//	                    processes spends that many calls on an outage's start, not N times as many. A
+//	                    success in a process that added to it, or a successful probe, deletes it.
 //
-// Both TTLs are relative (PX), never an expiry computed from a process's clock. Every Redis error is
+// The TTLs are relative (PX), never an expiry computed from a process's clock. Every Redis error is
 // ignored (fail open): the process's own breaker decides alone, and no deletion waits on the hint.
 type Hint struct {
-	rdb             redis.UniversalClient
-	key, probeKey   string
-	token           string
+	rdb                      redis.UniversalClient
+	key, probeKey, streakKey string
+	token                    string
+	// inStreak says this process added to the fleet's streak since it last ended it: its next
+	// success ends it (the only Redis call a success costs, and only then).
+	inStreak        atomic.Bool
 	every           time.Duration
 	mu              sync.Mutex
 	readAt          time.Time // local clock of the last read (zero: read next time)
@@ -46,11 +58,12 @@ type Hint struct {
 	period, openFor time.Duration
 }
 
-// NewHint returns the hint for one provider, under key and probeKey (jobs/schema.go names them).
-func NewHint(rdb redis.UniversalClient, key, probeKey string) *Hint {
+// NewHint returns the hint for one provider, under key, probeKey and streakKey (jobs/schema.go
+// names them).
+func NewHint(rdb redis.UniversalClient, key, probeKey, streakKey string) *Hint {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return &Hint{rdb: rdb, key: key, probeKey: probeKey, token: hex.EncodeToString(b[:]), every: HintRecheck}
+	return &Hint{rdb: rdb, key: key, probeKey: probeKey, streakKey: streakKey, token: hex.EncodeToString(b[:]), every: HintRecheck}
 }
 
 // hintView is one read of the hint.
@@ -170,10 +183,47 @@ func (h *Hint) claim(ctx context.Context, now time.Time) (ok bool, v hintView) {
 	return code == 1, v
 }
 
-// probedScript ends a probe: the claim is dropped (if still ours), and the hint deleted (the probe
-// succeeded) or rewritten for the next open period (it failed).
+// streakScript adds a failure to the fleet's streak and returns its length.
 //
-//	KEYS[1] the hint, KEYS[2] the probe claim
+//	KEYS[1] the streak  ARGV[1] streakTTL in ms
+var streakScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return n
+`)
+
+// failed adds a closed breaker's failure to the fleet's streak and returns the streak's length, this
+// failure included; 0 when Redis did not answer (the process's own count decides alone).
+func (h *Hint) failed(ctx context.Context) int64 {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hintTimeout)
+	defer cancel()
+	h.inStreak.Store(true)
+	n, err := streakScript.Run(ctx, h.rdb, []string{h.streakKey}, streakTTL.Milliseconds()).Int64()
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// succeeded ends the fleet's streak after a success, when this process added to it: a success
+// elsewhere is not news to a process that has seen only failures, but that process's own next
+// success ends the streak it helped to build.
+func (h *Hint) succeeded(ctx context.Context) {
+	if !h.inStreak.Load() || !h.inStreak.CompareAndSwap(true, false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hintTimeout)
+	defer cancel()
+	if err := h.rdb.Del(ctx, h.streakKey).Err(); err != nil {
+		h.inStreak.Store(true) // try again at the next success
+	}
+}
+
+// probedScript ends a probe: the claim is dropped (if still ours), and the hint and the failure
+// streak deleted (the probe succeeded: the outage's failures are not the start of the next one) or
+// the hint rewritten for the next open period (it failed).
+//
+//	KEYS[1] the hint, KEYS[2] the probe claim, KEYS[3] the failure streak
 //	ARGV[1] the prober's token, ARGV[2] the next open period in ms (0: succeeded, -1: leave the
 //	hint as it is), ARGV[3] probeWindow in ms
 var probedScript = redis.NewScript(`
@@ -182,7 +232,7 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then
 end
 local period = tonumber(ARGV[2])
 if period == 0 then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[3])
 elseif period > 0 then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', period + tonumber(ARGV[3]))
 end
@@ -198,7 +248,7 @@ func (h *Hint) probed(ctx context.Context, now time.Time, next time.Duration) {
 	if next < 0 {
 		ms = -1
 	}
-	if err := probedScript.Run(ctx, h.rdb, []string{h.key, h.probeKey}, h.token, ms, probeWindow.Milliseconds()).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := probedScript.Run(ctx, h.rdb, []string{h.key, h.probeKey, h.streakKey}, h.token, ms, probeWindow.Milliseconds()).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return
 	}
 	switch {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +20,9 @@ import (
 )
 
 const (
-	hintKey  = "reaper:breaker:vod"
-	probeKey = "reaper:breaker:vod:probe"
+	hintKey   = "reaper:breaker:vod"
+	probeKey  = "reaper:breaker:vod:probe"
+	streakKey = "reaper:breaker:vod:streak"
 )
 
 var errDown = &providers.Error{Provider: providers.VOD, Class: providers.Retry, Code: "InternalError"}
@@ -27,8 +30,13 @@ var errDown = &providers.Error{Provider: providers.VOD, Class: providers.Retry, 
 // fleetBreaker is one process's breaker on rdb. The local clock is the test's; Redis's TTLs run on
 // Redis's own, so the test sets the hint's TTL directly where it needs "time has passed in Redis".
 func fleetBreaker(rdb redis.UniversalClient, c *testclock.Clock) *Breaker {
-	return New(providers.VOD, Settings{ConsecutiveFailures: 1, ProbeInterval: time.Minute, OpenTimeout: 10 * time.Minute,
-		Hint: NewHint(rdb, hintKey, probeKey), Now: c.Now})
+	return fleetBreakerAfter(rdb, c, 1)
+}
+
+// fleetBreakerAfter is fleetBreaker tripping after failures in a row.
+func fleetBreakerAfter(rdb redis.UniversalClient, c *testclock.Clock, failures uint32) *Breaker {
+	return New(providers.VOD, Settings{ConsecutiveFailures: failures, ProbeInterval: time.Minute, OpenTimeout: 10 * time.Minute,
+		Hint: NewHint(rdb, hintKey, probeKey, streakKey), Now: c.Now})
 }
 
 func call(b *Breaker, err error) error {
@@ -134,4 +142,136 @@ func TestBreakerHintFailsOpen(t *testing.T) {
 	assert.Zero(t, a.Hold(ctx), "half-open: the probe may go")
 	require.NoError(t, call(a, nil), "the claim's Redis error lets the probe through")
 	assert.Equal(t, gobreaker.StateClosed, a.State())
+}
+
+// The fleet's failures in a row trip whichever process's breaker brings them to the threshold, and
+// the hint holds the others: three processes spend three calls on an outage's start, not nine.
+func TestBreakerFleetStreakTrips(t *testing.T) {
+	rdb := jobstest.StartRedis(t).Client()
+	ctx := context.Background()
+	c := testclock.New(time.Now())
+	a, b, other := fleetBreakerAfter(rdb, c, 3), fleetBreakerAfter(rdb, c, 3), fleetBreakerAfter(rdb, c, 3)
+	require.ErrorIs(t, call(a, errDown), errDown)
+	require.ErrorIs(t, call(other, errDown), errDown)
+	assert.Equal(t, gobreaker.StateClosed, a.State(), "two failures in the fleet: below the threshold")
+	answer, answered := outstanding(a)
+	require.ErrorIs(t, call(b, errDown), errDown)
+	assert.Equal(t, gobreaker.StateOpen, b.State(), "b's one failure is the fleet's third in a row")
+	assert.ErrorIs(t, call(b, nil), ErrOpen)
+	period, err := rdb.Get(ctx, hintKey).Int64()
+	require.NoError(t, err)
+	assert.Equal(t, time.Minute.Milliseconds(), period, "and b published the outage")
+	ttl, err := rdb.PTTL(ctx, streakKey).Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, time.Duration(0), "the streak has a relative TTL")
+	assert.LessOrEqual(t, ttl, streakTTL)
+
+	answer <- errDown
+	require.ErrorIs(t, <-answered, errDown, "a's call, out when b tripped, fails too")
+	assert.Equal(t, gobreaker.StateOpen, a.State(), "it found the streak past the threshold: a trips at once")
+	c.Advance(HintRecheck)
+	assert.Equal(t, HintRecheck, other.Hold(ctx), "the third holds by the hint")
+}
+
+// A success in a process that added to the streak ends it; a success elsewhere does not, and costs
+// no Redis call.
+func TestBreakerFleetStreakEndsOnSuccess(t *testing.T) {
+	rdb := jobstest.StartRedis(t).Client()
+	ctx := context.Background()
+	c := testclock.New(time.Now())
+	a, b := fleetBreakerAfter(rdb, c, 3), fleetBreakerAfter(rdb, c, 3)
+	require.ErrorIs(t, call(a, errDown), errDown)
+	require.ErrorIs(t, call(a, errDown), errDown)
+	require.NoError(t, call(a, nil))
+	n, err := rdb.Exists(ctx, streakKey).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "a's success ended the streak a built")
+	require.ErrorIs(t, call(b, errDown), errDown)
+	assert.Equal(t, gobreaker.StateClosed, b.State(), "one failure since the success")
+
+	require.NoError(t, rdb.ConfigResetStat(ctx).Err())
+	require.NoError(t, call(a, nil))
+	assert.Zero(t, redisCalls(t, rdb, "del"), "a did not add to b's streak: its success costs nothing")
+	streak, err := rdb.Get(ctx, streakKey).Int64()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), streak)
+	require.NoError(t, call(b, nil))
+	assert.Equal(t, int64(1), redisCalls(t, rdb, "del"), "b's success ends the streak it began")
+	n, err = rdb.Exists(ctx, streakKey).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}
+
+// outstanding starts a call through b that is out until it is sent its answer; answered gives
+// what Execute returned.
+func outstanding(b *Breaker) (answer chan<- error, answered <-chan error) {
+	in, ans, out := make(chan struct{}), make(chan error), make(chan error, 1)
+	go func() {
+		_, err := b.Execute(func() (providers.Result, error) { close(in); return providers.Result{}, <-ans })
+		out <- err
+	}()
+	<-in
+	return ans, out
+}
+
+// redisCalls is how many times Redis has run the command since its stats were last reset.
+func redisCalls(t *testing.T, rdb *redis.Client, name string) int64 {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	require.NoError(t, err)
+	for line := range strings.Lines(info) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+name+":calls="); ok {
+			n, err := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
+			require.NoError(t, err)
+			return n
+		}
+	}
+	return 0
+}
+
+// A successful probe ends the outage's streak with its hint: the failures counted while the breaker
+// was open (calls already out when it tripped) do not trip it again at the next failure.
+func TestBreakerFleetStreakEndsWithTheOutage(t *testing.T) {
+	rdb := jobstest.StartRedis(t).Client()
+	ctx := context.Background()
+	c := testclock.New(time.Now())
+	a, b := fleetBreakerAfter(rdb, c, 3), fleetBreakerAfter(rdb, c, 3)
+	answer, answered := outstanding(b)
+	for range 3 {
+		require.ErrorIs(t, call(a, errDown), errDown)
+	}
+	require.Equal(t, gobreaker.StateOpen, a.State())
+	answer <- errDown
+	require.ErrorIs(t, <-answered, errDown, "b's call out when a tripped")
+	streak, err := rdb.Get(ctx, streakKey).Int64()
+	require.NoError(t, err)
+	require.Equal(t, int64(3), streak, "a's first two (its third tripped it on its own count) and b's")
+	c.Advance(time.Minute)
+	require.NoError(t, rdb.PExpire(ctx, hintKey, probeWindow-time.Second).Err())
+	require.NoError(t, call(a, nil), "a's probe succeeds")
+	assert.Equal(t, gobreaker.StateClosed, a.State())
+	n, err := rdb.Exists(ctx, hintKey, streakKey).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "the probe ended the hint and the streak")
+	require.ErrorIs(t, call(a, errDown), errDown)
+	assert.Equal(t, gobreaker.StateClosed, a.State(), "one failure after the recovery")
+}
+
+// With Redis unreachable the streak is the process's own: it trips on its own count.
+func TestBreakerFleetStreakFailsOpen(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{MaxRetries: -1, DialerRetries: 1,
+		Dialer: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no Redis here") }})
+	t.Cleanup(func() { _ = rdb.Close() })
+	a := fleetBreakerAfter(rdb, testclock.New(time.Now()), 3)
+	for range 2 {
+		require.ErrorIs(t, call(a, errDown), errDown)
+	}
+	assert.Equal(t, gobreaker.StateClosed, a.State())
+	require.NoError(t, call(a, nil), "a success whose streak DEL fails")
+	for range 2 {
+		require.ErrorIs(t, call(a, errDown), errDown)
+	}
+	assert.Equal(t, gobreaker.StateClosed, a.State(), "the success ended the local count")
+	require.ErrorIs(t, call(a, errDown), errDown)
+	assert.Equal(t, gobreaker.StateOpen, a.State())
 }

@@ -138,6 +138,16 @@ func (m *machine) done(now time.Time, gen uint64, r result) {
 	}
 }
 
+// trip opens a closed machine for the first open period: the fleet's failure streak reached the
+// threshold. It reports whether it opened.
+func (m *machine) trip(now time.Time) bool {
+	if m.current(now) != gobreaker.StateClosed {
+		return false
+	}
+	m.open(now, m.s.ProbeInterval)
+	return true
+}
+
 // openFor is how long the breaker stays open from now (0 when it is not open).
 func (m *machine) openFor(now time.Time) time.Duration {
 	if m.current(now) != gobreaker.StateOpen {
