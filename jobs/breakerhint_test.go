@@ -17,6 +17,7 @@ import (
 	"github.com/reaper-media/reaper/config"
 	"github.com/reaper-media/reaper/internal/wiring"
 	"github.com/reaper-media/reaper/jobs"
+	"github.com/reaper-media/reaper/jobs/internal/breaker"
 	"github.com/reaper-media/reaper/jobs/jobstest"
 	"github.com/reaper-media/reaper/providers"
 )
@@ -122,8 +123,9 @@ func TestBreakerHintHoldsTheOtherWorker(t *testing.T) {
 	assert.Positive(t, b.calls.Load()-bCalls, "b resumed after the hint was deleted")
 }
 
-// jobsHintRecheck is the breaker's hint recheck (breaker.HintRecheck, internal to jobs).
-const jobsHintRecheck = 250 * time.Millisecond
+// jobsHintRecheck is a wait past the breaker's hint recheck: a read of the hint and a held task's
+// step, and the calls already out when it was read.
+const jobsHintRecheck = 2*breaker.HintRecheck + 50*time.Millisecond
 
 // Every Redis call of the hint fails: the workers' breakers open and probe on their own, deletions go
 // on through the outage's end, and every target ends in exactly one outcome.

@@ -37,7 +37,7 @@ type callFacts struct {
 	// Throttles is how many throttle answers the task has had.
 	Throttles int
 	// BreakerOpenFor, when positive, says the breaker (here or, through its hint, in another worker) holds
-	// calls after this one: how long the task waits before it asks again (short steps, at most 250 ms).
+	// calls after this one: how long the task waits before it asks again (short steps, at most breaker.HintRecheck).
 	BreakerOpenFor time.Duration
 	// RetryAfter is the provider's throttle hint (0: none).
 	RetryAfter time.Duration
