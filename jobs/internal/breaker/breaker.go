@@ -147,6 +147,7 @@ func (b *Breaker) finish(ctx context.Context, gen uint64, probe bool, r result) 
 	now = b.s.Now()
 	b.m.done(now, gen, r)
 	changes, period = b.m.drain(), b.m.period
+	inARow := b.m.counts.ConsecutiveFailures
 	b.mu.Unlock()
 	b.notify(changes)
 	h := b.s.Hint
@@ -161,7 +162,7 @@ func (b *Breaker) finish(ctx context.Context, gen uint64, probe bool, r result) 
 	switch {
 	case r == failure && !probe && !opened:
 		h.stale() // an outage may have begun: the next call reads the hint rather than a cached absence
-		if n := h.failed(ctx); n >= int64(b.s.ConsecutiveFailures) {
+		if n := h.failed(ctx); n >= int64(b.s.ConsecutiveFailures) && inARow >= min(fleetTripLocal, b.s.ConsecutiveFailures) {
 			// The fleet's failures in a row trip this process's breaker too, and the hint holds the rest.
 			b.mu.Lock()
 			now = b.s.Now()

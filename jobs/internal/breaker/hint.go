@@ -27,6 +27,14 @@ const probeWindow = 10 * time.Second
 // hintTimeout bounds each hint command: the hint is advice, and a slow Redis must not slow deletions.
 const hintTimeout = 500 * time.Millisecond
 
+// fleetTripLocal is how many failures in a row a process must see itself before the fleet's streak
+// trips its breaker (or Settings.ConsecutiveFailures, if lower). One would trip it on a streak that
+// successes elsewhere broke but did not yet end: with ten processes at 100 calls/s and one call in
+// ten failing at random, simulated, about 100 trips per million calls against 8 for per-process
+// counting; two makes it about 50 (at one call in twenty failing, 1.5 against 0.5). In an outage every
+// process fails at once, so its second failure comes at about the same time as the fleet's fifth.
+const fleetTripLocal = 2
+
 // streakTTL is how long the fleet's failure streak lives after its last failure: a streak that no
 // success ended (its processes stopped calling) is forgotten after it.
 const streakTTL = time.Minute
@@ -38,10 +46,12 @@ const streakTTL = time.Minute
 //	                    probeWindow the provider's breaker is open everywhere; in the last probeWindow
 //	                    a probe is due; a successful probe deletes it.
 //	probe  (probeKey)   the prober's token, SET NX PX probeWindow: one probe across the fleet.
-//	streak (streakKey)  the fleet's failures in a row, INCR PX streakTTL: every process's closed
-//	                    breaker trips when it reaches Settings.ConsecutiveFailures, so a fleet of N
-//	                    processes spends that many calls on an outage's start, not N times as many. A
-//	                    success in a process that added to it, or a successful probe, deletes it.
+//	streak (streakKey)  the fleet's failures in a row, INCR PX streakTTL: a process's closed breaker
+//	                    trips when a failure brings it to Settings.ConsecutiveFailures and is its own
+//	                    second in a row (fleetTripLocal), so a fleet of N processes spends about that
+//	                    many calls on an outage's start, not N times as many. A success deletes it in
+//	                    a process that knows it runs: one that added to it, or whose last read of the
+//	                    hint saw it. A successful probe deletes it with the hint.
 //
 // The TTLs are relative (PX), never an expiry computed from a process's clock. Every Redis error is
 // ignored (fail open): the process's own breaker decides alone, and no deletion waits on the hint.
@@ -49,9 +59,9 @@ type Hint struct {
 	rdb                      redis.UniversalClient
 	key, probeKey, streakKey string
 	token                    string
-	// inStreak says this process added to the fleet's streak since it last ended it: its next
-	// success ends it (the only Redis call a success costs, and only then).
-	inStreak        atomic.Bool
+	// streakOn says the fleet's streak runs, as far as this process knows (it added to it, or its
+	// last read of the hint saw it): its next success ends it, the only Redis call a success costs.
+	streakOn        atomic.Bool
 	every           time.Duration
 	mu              sync.Mutex
 	readAt          time.Time // local clock of the last read (zero: read next time)
@@ -89,12 +99,15 @@ func (h *Hint) read(ctx context.Context, now time.Time) (v hintView, was, fresh 
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hintTimeout)
 	defer cancel()
-	var get *redis.StringCmd
+	var get, streak *redis.StringCmd
 	var pttl *redis.DurationCmd
 	_, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get, pttl = p.Get(ctx, h.key), p.PTTL(ctx, h.key)
+		get, pttl, streak = p.Get(ctx, h.key), p.PTTL(ctx, h.key), p.Get(ctx, h.streakKey)
 		return nil
 	})
+	if n, _ := streak.Int64(); n > 0 {
+		h.streakOn.Store(true)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.reading = false
@@ -199,7 +212,7 @@ return n
 func (h *Hint) failed(ctx context.Context) int64 {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hintTimeout)
 	defer cancel()
-	h.inStreak.Store(true)
+	h.streakOn.Store(true)
 	n, err := streakScript.Run(ctx, h.rdb, []string{h.streakKey}, streakTTL.Milliseconds()).Int64()
 	if err != nil {
 		return 0
@@ -207,17 +220,18 @@ func (h *Hint) failed(ctx context.Context) int64 {
 	return n
 }
 
-// succeeded ends the fleet's streak after a success, when this process added to it: a success
-// elsewhere is not news to a process that has seen only failures, but that process's own next
-// success ends the streak it helped to build.
+// succeeded ends the fleet's streak after a success, when this process knows it runs (streakOn).
+// Successes cost no Redis call otherwise, so a streak can outlive a success in a process that has not
+// read it yet, by up to HintRecheck: which is why the fleet's streak trips a process only at its own
+// second failure in a row.
 func (h *Hint) succeeded(ctx context.Context) {
-	if !h.inStreak.Load() || !h.inStreak.CompareAndSwap(true, false) {
+	if !h.streakOn.Load() || !h.streakOn.CompareAndSwap(true, false) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hintTimeout)
 	defer cancel()
 	if err := h.rdb.Del(ctx, h.streakKey).Err(); err != nil {
-		h.inStreak.Store(true) // try again at the next success
+		h.streakOn.Store(true) // try again at the next success
 	}
 }
 

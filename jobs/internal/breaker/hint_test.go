@@ -144,8 +144,9 @@ func TestBreakerHintFailsOpen(t *testing.T) {
 	assert.Equal(t, gobreaker.StateClosed, a.State())
 }
 
-// The fleet's failures in a row trip whichever process's breaker brings them to the threshold, and
-// the hint holds the others: three processes spend three calls on an outage's start, not nine.
+// The fleet's failures in a row trip a process whose own second failure in a row brings them to the
+// threshold, and the hint holds the others: three processes spend about three calls on an outage's
+// start, not nine.
 func TestBreakerFleetStreakTrips(t *testing.T) {
 	rdb := jobstest.StartRedis(t).Client()
 	ctx := context.Background()
@@ -153,10 +154,11 @@ func TestBreakerFleetStreakTrips(t *testing.T) {
 	a, b, other := fleetBreakerAfter(rdb, c, 3), fleetBreakerAfter(rdb, c, 3), fleetBreakerAfter(rdb, c, 3)
 	require.ErrorIs(t, call(a, errDown), errDown)
 	require.ErrorIs(t, call(other, errDown), errDown)
-	assert.Equal(t, gobreaker.StateClosed, a.State(), "two failures in the fleet: below the threshold")
 	answer, answered := outstanding(a)
 	require.ErrorIs(t, call(b, errDown), errDown)
-	assert.Equal(t, gobreaker.StateOpen, b.State(), "b's one failure is the fleet's third in a row")
+	assert.Equal(t, gobreaker.StateClosed, b.State(), "the fleet's third failure in a row, but b's first")
+	require.ErrorIs(t, call(b, errDown), errDown)
+	assert.Equal(t, gobreaker.StateOpen, b.State(), "the fleet's fourth and b's second: b trips")
 	assert.ErrorIs(t, call(b, nil), ErrOpen)
 	period, err := rdb.Get(ctx, hintKey).Int64()
 	require.NoError(t, err)
@@ -168,18 +170,19 @@ func TestBreakerFleetStreakTrips(t *testing.T) {
 
 	answer <- errDown
 	require.ErrorIs(t, <-answered, errDown, "a's call, out when b tripped, fails too")
-	assert.Equal(t, gobreaker.StateOpen, a.State(), "it found the streak past the threshold: a trips at once")
+	assert.Equal(t, gobreaker.StateOpen, a.State(), "a's second failure finds the streak past the threshold: a trips at once")
 	c.Advance(HintRecheck)
 	assert.Equal(t, HintRecheck, other.Hold(ctx), "the third holds by the hint")
 }
 
-// A success in a process that added to the streak ends it; a success elsewhere does not, and costs
-// no Redis call.
+// A success ends the streak in a process that knows it runs: one that added to it, or one whose last
+// read of the hint saw it. Other successes cost no Redis call.
 func TestBreakerFleetStreakEndsOnSuccess(t *testing.T) {
 	rdb := jobstest.StartRedis(t).Client()
 	ctx := context.Background()
 	c := testclock.New(time.Now())
-	a, b := fleetBreakerAfter(rdb, c, 3), fleetBreakerAfter(rdb, c, 3)
+	a, b, other := fleetBreakerAfter(rdb, c, 3), fleetBreakerAfter(rdb, c, 3), fleetBreakerAfter(rdb, c, 3)
+	assert.Zero(t, other.Hold(ctx), "other reads the hint: no streak")
 	require.ErrorIs(t, call(a, errDown), errDown)
 	require.ErrorIs(t, call(a, errDown), errDown)
 	require.NoError(t, call(a, nil))
@@ -190,16 +193,22 @@ func TestBreakerFleetStreakEndsOnSuccess(t *testing.T) {
 	assert.Equal(t, gobreaker.StateClosed, b.State(), "one failure since the success")
 
 	require.NoError(t, rdb.ConfigResetStat(ctx).Err())
-	require.NoError(t, call(a, nil))
-	assert.Zero(t, redisCalls(t, rdb, "del"), "a did not add to b's streak: its success costs nothing")
+	require.NoError(t, call(other, nil))
+	assert.Zero(t, redisCalls(t, rdb, "del"), "other has not read the streak since it began: its success costs nothing")
 	streak, err := rdb.Get(ctx, streakKey).Int64()
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), streak)
-	require.NoError(t, call(b, nil))
-	assert.Equal(t, int64(1), redisCalls(t, rdb, "del"), "b's success ends the streak it began")
+	c.Advance(HintRecheck)
+	assert.Zero(t, other.Hold(ctx), "other re-reads the hint, and sees the streak")
+	require.NoError(t, call(other, nil))
+	assert.Equal(t, int64(1), redisCalls(t, rdb, "del"), "other's next success ends it")
 	n, err = rdb.Exists(ctx, streakKey).Result()
 	require.NoError(t, err)
 	assert.Zero(t, n)
+	require.NoError(t, call(b, nil))
+	assert.Equal(t, int64(2), redisCalls(t, rdb, "del"), "b added to it: its success ends it too (it may have begun again)")
+	require.NoError(t, call(b, nil))
+	assert.Equal(t, int64(2), redisCalls(t, rdb, "del"), "once")
 }
 
 // outstanding starts a call through b that is out until it is sent its answer; answered gives
