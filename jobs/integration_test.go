@@ -29,8 +29,13 @@ type live struct {
 
 func startLive(t testing.TB, tweak func(*config.Config)) *live {
 	t.Helper()
-	r := jobstest.StartRedis(t)
-	stack, err := fakestack.Start(fakestack.Options{RecycleBin: true, Seed: 7})
+	return startLiveOn(t, jobstest.StartRedis(t), fakestack.Options{RecycleBin: true, Seed: 7}, tweak)
+}
+
+// startLiveOn is startLive on redis-server r, with fakes started from o.
+func startLiveOn(t testing.TB, r *jobstest.Redis, o fakestack.Options, tweak func(*config.Config)) *live {
+	t.Helper()
+	stack, err := fakestack.Start(o)
 	require.NoError(t, err)
 	t.Cleanup(stack.Close)
 	cfg, err := wiring.FakesConfig(stack, r.URL())

@@ -170,12 +170,12 @@ const (
 	memVODSubApp = 1500012345
 )
 
-// startMemoryLive is startLive with the VOD sub-application production ids have, the fakes and the
-// rate limits unthrottled, a busy worker and the outcome stream off.
 // memListpack is the benchmark's Redis hash-max-listpack-value (0: Redis's default, 64). With 256, as
 // deploy/ configures Redis, asynq's task hashes stay listpacks: pass -bench.listpack 256 after the package.
 var memListpack = flag.Int("bench.listpack", 0, "BenchmarkMemory: Redis hash-max-listpack-value (0: Redis's default)")
 
+// startMemoryLive is startLive with the VOD sub-application production ids have, the fakes and the
+// rate limits unthrottled, a busy worker and the outcome stream off.
 func startMemoryLive(b *testing.B) *live {
 	b.Helper()
 	r := jobstest.StartRedis(b)
@@ -187,24 +187,13 @@ func startMemoryLive(b *testing.B) *live {
 	memLog(b, "redis hash-max-listpack-value: %s", r.Client().ConfigGet(context.Background(), "hash-max-listpack-value").Val()["hash-max-listpack-value"])
 	creds := fakestack.DefaultCredentials()
 	creds.VODSubApp = memVODSubApp
-	stack, err := fakestack.Start(fakestack.Options{Creds: creds, RecycleBin: true, Seed: 7})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(stack.Close)
-	cfg, err := wiring.FakesConfig(stack, r.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.Worker.Concurrency = 128
-	cfg.Providers.MSS.RateLimit = 1_000_000
-	cfg.Providers.SMH.RateLimit = 1_000_000
-	cfg.Providers.VOD.RateLimit = 1_000_000
-	cfg.Outcomes.StreamRetention = 0 // off
-	if err := cfg.Validate(); err != nil {
-		b.Fatal(err)
-	}
-	return &live{redis: r, stack: stack, cfg: cfg, p: wiring.Pipeline(cfg, r.Client())}
+	return startLiveOn(b, r, fakestack.Options{Creds: creds, RecycleBin: true, Seed: 7}, func(cfg *config.Config) {
+		cfg.Worker.Concurrency = 128
+		cfg.Providers.MSS.RateLimit = 1_000_000
+		cfg.Providers.SMH.RateLimit = 1_000_000
+		cfg.Providers.VOD.RateLimit = 1_000_000
+		cfg.Outcomes.StreamRetention = 0 // off
+	})
 }
 
 // memTargetsFrom yields targets from..from+n-1 (memTarget), each added to its fake as it is yielded.
@@ -257,13 +246,9 @@ func readMemory(b *testing.B, rdb *redis.Client) redisMemory {
 		b.Fatal(err)
 	}
 	var m redisMemory
-	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			m.used, err = strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				b.Fatalf("used_memory %q: %v", v, err)
-			}
-		}
+	v := jobstest.ParseInfo(info)["used_memory"]
+	if m.used, err = strconv.ParseInt(v, 10, 64); err != nil {
+		b.Fatalf("used_memory %q: %v", v, err)
 	}
 	stats, err := rdb.Do(ctx, "MEMORY", "STATS").Result()
 	if err != nil {

@@ -434,30 +434,34 @@ func (a *Admin) scanQueues(ctx context.Context, tally map[string]*batchTally, o 
 // lowers the total when it ends). A task that is not a re-run now cannot become one during the scan
 // without a new record, which moves the batch's terminal count and makes the scan unstable.
 //
-// It asks which targets have a record in one pipeline, and reads only those records, through the
-// store: queued tasks with a record are few.
+// It reads the queued tasks' records in one pipeline: queued tasks with a record are few, and a
+// record is a few dozen bytes.
 func (a *Admin) countReruns(ctx context.Context, tally map[string]*batchTally, queued []Payload) error {
 	if len(queued) == 0 {
 		return nil
 	}
-	recorded := make([]*redis.BoolCmd, len(queued))
+	records := make([]*redis.StringCmd, len(queued))
 	if _, err := a.store.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, task := range queued {
-			recorded[i] = p.HExists(ctx, outKey(task.Batch), task.Target.Key())
+			records[i] = p.HGet(ctx, outKey(task.Batch), task.Target.Key())
 		}
 		return nil
-	}); err != nil {
+	}); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("reconcile: look for re-runs: %w", err)
 	}
 	for i, task := range queued {
-		if !recorded[i].Val() {
-			continue
+		v, err := records[i].Result()
+		if errors.Is(err, redis.Nil) {
+			continue // no record: not a re-run
 		}
-		r, ok, err := a.store.Record(ctx, task.Batch, task.Target.Key())
 		if err != nil {
 			return fmt.Errorf("reconcile: look for re-runs: %w", err)
 		}
-		if ok && r.EnqueueID == task.EnqueueID {
+		r, err := decodeRecord(task.Batch, task.Target.Key(), v)
+		if err != nil {
+			return fmt.Errorf("reconcile: look for re-runs: record %s/%s: %w", task.Batch, task.Target.Key(), err)
+		}
+		if r.EnqueueID == task.EnqueueID {
 			tally[task.Batch].reruns++
 		}
 	}

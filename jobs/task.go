@@ -42,7 +42,7 @@ type Payload struct {
 }
 
 // checkEnqueueID: 1 to 64 characters of [0-9A-Za-z_-] (what the compact record format can hold
-// between its separators; every id a producer made is 12 or 16 hex digits).
+// between its separators; a producer makes 6 base64 characters, releases before 2 made 16 hex digits).
 func checkEnqueueID(eid string) error {
 	if eid == "" {
 		return errors.New("field eid: is required")

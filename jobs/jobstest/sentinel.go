@@ -218,12 +218,7 @@ func replication(n *Redis, field string) string {
 	if err != nil {
 		return ""
 	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-			return v
-		}
-	}
-	return ""
+	return ParseInfo(info)[field]
 }
 
 func (s *Sentinel) sentinelReady(ctx context.Context, addr string, master, replica *Redis) bool {

@@ -15,8 +15,9 @@ import (
 
 // HintRecheck is how often a process re-reads the fleet's hint: an outage one process sees holds the
 // others, and a successful probe releases them, within this time. Held tasks ask again in steps of it
-// too. 100 ms: after a successful probe the fleet is back within 200 ms (a read, then a step), for a
-// GET and a PTTL per provider per process ten times a second while tasks run.
+// too. 100 ms: after a successful probe the fleet is back within 200 ms (a read, then a step), for
+// one pipeline (the hint's GET and PTTL, the streak's GET) per provider per process ten times a second
+// while tasks run.
 const HintRecheck = 100 * time.Millisecond
 
 // probeWindow is how long after the open period the hint lives on, marking "probe due": the process

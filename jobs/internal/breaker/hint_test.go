@@ -228,14 +228,14 @@ func redisCalls(t *testing.T, rdb *redis.Client, name string) int64 {
 	t.Helper()
 	info, err := rdb.Info(context.Background(), "commandstats").Result()
 	require.NoError(t, err)
-	for line := range strings.Lines(info) {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+name+":calls="); ok {
-			n, err := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
-			require.NoError(t, err)
-			return n
-		}
+	stat, ok := jobstest.ParseInfo(info)["cmdstat_"+name] // calls=N,usec=...
+	if !ok {
+		return 0
 	}
-	return 0
+	calls, _, _ := strings.Cut(strings.TrimPrefix(stat, "calls="), ",")
+	n, err := strconv.ParseInt(calls, 10, 64)
+	require.NoError(t, err)
+	return n
 }
 
 // A successful probe ends the outage's streak with its hint: the failures counted while the breaker

@@ -203,9 +203,9 @@ func (q *queue) noteArrival(now time.Time) {
 }
 
 // sparesLocked is how many spare slots a reservation for k tasks in line adds: none while the limit
-// binds (the latest reservation had to wait), else those the tasks
-// arriving at the recent pace would take within half of maxLate, at most about twice as many as were
-// taken since the last reservation, and within maxSlots. The caller holds q.mu.
+// binds (the latest reservation had to wait), else those the tasks arriving at the recent pace would
+// take within half of maxLate, at most about twice as many as were taken since the last reservation,
+// and within maxSlots. The caller holds q.mu.
 func (q *queue) sparesLocked(iv time.Duration, k int) int {
 	if !q.idle || q.arrival <= 0 || len(q.spare) > 0 {
 		return 0
