@@ -85,6 +85,7 @@ type handler struct {
 	observer Observer
 	cancels  cancelCache
 	inflight sync.WaitGroup
+	pool     *stackPool
 	// Park, when set, is asked what to do with a retry-class failure that has used its attempts: it
 	// returns how long until the task runs again (the overnight window, Overnight.Park) or ok=false
 	// to let it fail. A delay rather than a time, so a window read on a test's clock still tells asynq
@@ -122,7 +123,8 @@ func newHandler(o handlerOptions) *handler {
 		o.PersistTimeout = 2 * time.Minute
 	}
 	return &handler{lanes: o.Lanes, store: o.Store, limiter: o.Limiter, policy: o.Policy, maxWait: o.MaxWait,
-		persist: o.PersistTimeout, log: o.Logger, observer: o.Observer, cancels: cancelCache{m: map[string]cancelState{}}}
+		persist: o.PersistTimeout, log: o.Logger, observer: o.Observer, cancels: cancelCache{m: map[string]cancelState{}},
+		pool: newStackPool()}
 }
 
 // Wait blocks until every ProcessTask call has returned, or timeout passes; it reports whether they
@@ -141,10 +143,16 @@ func (h *handler) Wait(timeout time.Duration) bool {
 	}
 }
 
-// ProcessTask implements asynq.Handler.
-func (h *handler) ProcessTask(ctx context.Context, task *asynq.Task) (err error) {
+// ProcessTask implements asynq.Handler: the task runs on one of the handler's pooled goroutines
+// (stackPool), whose stacks have grown already.
+func (h *handler) ProcessTask(ctx context.Context, task *asynq.Task) error {
 	h.inflight.Add(1)
 	defer h.inflight.Done()
+	return h.pool.run(func() error { return h.processTask(ctx, task) })
+}
+
+// processTask is ProcessTask's work: decode the payload, then process it, a panic recorded failed.
+func (h *handler) processTask(ctx context.Context, task *asynq.Task) (err error) {
 	taskID, _ := asynq.GetTaskID(ctx)
 	p, err := DecodePayload(task.Payload())
 	log := h.log
@@ -180,9 +188,9 @@ func (h *handler) fail(ctx context.Context, log *slog.Logger, p *Payload, code, 
 // instead of a round trip through asynq's retry set, which comes back only at the forwarder's next
 // poll and, if its own write fails, only after asynq's lease recovery a minute or two later.
 //
-// p is passed by pointer here and below: the handler runs on a new goroutine per task, whose stack
-// grows by copying, and the payload copied into each frame made reaper's tasks grow it once more than
-// a bare asynq handler's.
+// p is passed by pointer here and below: a goroutine's stack grows by copying, and the payload
+// copied into each frame made reaper's tasks grow it once more than a bare asynq handler's (before
+// the handler ran on pooled goroutines, stackPool, every task paid for that growth).
 func (h *handler) process(ctx context.Context, log *slog.Logger, p *Payload) error {
 	for {
 		err := h.attempt(ctx, log, p)

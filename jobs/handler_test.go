@@ -250,3 +250,40 @@ func TestInvalidPayloadIsRecordedFailed(t *testing.T) {
 		assert.Zero(t, r.deleter.callsFor(vodTarget(1)))
 	}
 }
+
+// panicky is a scripted Deleter that panics on one target.
+type panicky struct {
+	*scripted
+	key string
+}
+
+func (p panicky) Delete(ctx context.Context, t providers.Target) (providers.Result, error) {
+	if t.Key() == p.key {
+		panic("deleter bug on " + t.FileID)
+	}
+	return p.scripted.Delete(ctx, t)
+}
+
+// A panic in a provider client is that task's failed outcome (code panic), and the handler's pooled
+// goroutines go on running the other tasks.
+func TestPanicIsRecordedFailed(t *testing.T) {
+	r := newRig(t, fastPolicy())
+	var targets []providers.Target
+	for i := range 30 {
+		targets = append(targets, vodTarget(i))
+	}
+	sum, err := r.producer.Submit(context.Background(), BatchMeta{}, slices.Values(targets), nil)
+	require.NoError(t, err)
+	h := r.newHandler(fastPolicy())
+	h.lanes[providers.VOD] = lane{Deleter: panicky{r.deleter, targets[7].Key()}, RateLimit: 10000, Breaker: h.lanes[providers.VOD].Breaker}
+	r.start(t, h)
+	b := waitDone(t, r.store, sum.Batch)
+	assert.Equal(t, int64(1), b.Counts[Failed])
+	assert.Equal(t, int64(29), b.Counts[Deleted])
+	rec, ok, err := r.store.Record(context.Background(), sum.Batch, targets[7].Key())
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, Failed, rec.Outcome)
+	assert.Equal(t, "panic", rec.Code)
+	assert.Contains(t, rec.Message, "deleter bug on file-00007")
+}

@@ -167,6 +167,7 @@ func (w *Worker) Shutdown() {
 	wg.Go(w.notify.shutdown)
 	wg.Wait()
 	w.handler.Wait(w.handler.persist + 5*time.Second)
+	w.handler.pool.close()
 }
 
 // maxGroupConcurrency caps the default concurrency a batching provider gets.
