@@ -178,25 +178,14 @@ func readRedisStats(b *testing.B, rdb *redis.Client) redisStats {
 	}
 	st := redisStats{cmds: map[string]float64{}, usec: map[string]float64{},
 		selfCPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
-	for name, rest := range jobstest.ParseInfo(info) {
-		switch {
-		case strings.HasPrefix(name, "cmdstat_"):
-			name = strings.TrimPrefix(name, "cmdstat_")
-			for field := range strings.SplitSeq(rest, ",") {
-				k, v, _ := strings.Cut(field, "=")
-				n, _ := strconv.ParseFloat(v, 64)
-				switch k {
-				case "calls":
-					st.cmds[name] = n
-					st.calls += n
-				case "usec":
-					st.usec[name] = n
-				}
-			}
-		case name == "used_cpu_sys" || name == "used_cpu_user":
-			s, _ := strconv.ParseFloat(rest, 64)
-			st.cpu += time.Duration(s * float64(time.Second))
-		}
+	for name, c := range jobstest.CommandStats(info) {
+		st.cmds[name], st.usec[name] = c.Calls, c.Usec
+		st.calls += c.Calls
+	}
+	fields := jobstest.ParseInfo(info)
+	for _, name := range []string{"used_cpu_sys", "used_cpu_user"} {
+		s, _ := strconv.ParseFloat(fields[name], 64)
+		st.cpu += time.Duration(s * float64(time.Second))
 	}
 	return st
 }

@@ -157,3 +157,31 @@ func ParseInfo(info string) map[string]string {
 	}
 	return m
 }
+
+// CommandStat is one command's line of INFO commandstats: how many times Redis ran it and the
+// microseconds it spent in it (a script's include the commands it ran).
+type CommandStat struct{ Calls, Usec float64 }
+
+// CommandStats is an INFO commandstats reply's commands by name ("get", "evalsha").
+func CommandStats(info string) map[string]CommandStat {
+	out := map[string]CommandStat{}
+	for name, rest := range ParseInfo(info) {
+		name, ok := strings.CutPrefix(name, "cmdstat_")
+		if !ok {
+			continue
+		}
+		var s CommandStat
+		for field := range strings.SplitSeq(rest, ",") { // calls=N,usec=N,usec_per_call=...
+			k, v, _ := strings.Cut(field, "=")
+			n, _ := strconv.ParseFloat(v, 64)
+			switch k {
+			case "calls":
+				s.Calls = n
+			case "usec":
+				s.Usec = n
+			}
+		}
+		out[name] = s
+	}
+	return out
+}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -228,14 +226,7 @@ func redisCalls(t *testing.T, rdb *redis.Client, name string) int64 {
 	t.Helper()
 	info, err := rdb.Info(context.Background(), "commandstats").Result()
 	require.NoError(t, err)
-	stat, ok := jobstest.ParseInfo(info)["cmdstat_"+name] // calls=N,usec=...
-	if !ok {
-		return 0
-	}
-	calls, _, _ := strings.Cut(strings.TrimPrefix(stat, "calls="), ",")
-	n, err := strconv.ParseInt(calls, 10, 64)
-	require.NoError(t, err)
-	return n
+	return int64(jobstest.CommandStats(info)[name].Calls)
 }
 
 // A successful probe ends the outage's streak with its hint: the failures counted while the breaker
